@@ -1,0 +1,116 @@
+"""The dataset sources the harness ships: `digits` (offline, tiny, real), `synthetic` (tests), `cifar10` and
+`cifar100` (torchvision's files, or a class-per-folder copy), and `folder` (any class-per-folder tree with
+`train/` and `test/`). Each returns raw uint8 images; `harness.data.load` prepares them for a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from harness.data import Augment, RawData, read_image_folder, stratified_split
+from harness.errors import ConfigError
+from harness.registry import register
+from harness.rng import generator
+
+CIFAR_AUGMENT = Augment(pad=4, flip=True)
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@register("dataset", "digits")
+def digits(test_fraction: float = 0.2) -> RawData:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), split with a fixed seed.
+    Small shifts only: flipping a digit changes what it is."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images).mul(255.0 / 16.0).round().to(torch.uint8).unsqueeze(1)
+    y = torch.from_numpy(bunch.target).long()
+    test_idx, train_idx = stratified_split(y, round(test_fraction * len(y)), generator(0))
+    return RawData(x[train_idx], y[train_idx], x[test_idx], y[test_idx], [str(d) for d in range(10)],
+                   Augment(pad=1, flip=False), "scikit-learn load_digits")
+
+
+@register("dataset", "synthetic")
+def synthetic(num_train: int = 512, num_test: int = 256, num_classes: int = 4, channels: int = 3,
+              size: int = 8, noise: float = 40.0, seed: int = 0) -> RawData:
+    """Class prototypes plus Gaussian pixel noise: learnable in a few steps, for tests."""
+    g = generator(seed)
+    prototypes = torch.rand(num_classes, channels, size, size, generator=g) * 255
+
+    def sample(n):
+        y = torch.arange(n) % num_classes
+        x = prototypes[y] + noise * torch.randn(n, channels, size, size, generator=g)
+        return x.clamp(0, 255).round().to(torch.uint8), y
+
+    train_x, train_y = sample(num_train)
+    test_x, test_y = sample(num_test)
+    return RawData(train_x, train_y, test_x, test_y, [f"class{c}" for c in range(num_classes)],
+                   Augment(pad=1, flip=True), f"synthetic(seed={seed})")
+
+
+def _torchvision_cifar(kind: str, root: str, download: bool) -> RawData:
+    import torchvision
+
+    cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}[kind]
+    try:
+        train = cls(root, train=True, download=download)
+        test = cls(root, train=False, download=download)
+    except Exception as e:  # missing files (RuntimeError), no network (URLError), ...
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(
+            f"{kind} not found under {str(Path(root).resolve())!r} and could not be downloaded ({reason}); "
+            f"set data_root to a folder holding torchvision's {kind} files, or to a class-per-folder copy "
+            f"with datasets.{kind}.source = 'folder'"
+        ) from None
+
+    def tensors(ds):
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets, dtype=torch.int64)
+
+    (train_x, train_y), (test_x, test_y) = tensors(train), tensors(test)
+    return RawData(train_x, train_y, test_x, test_y, list(train.classes), CIFAR_AUGMENT,
+                   f"torchvision {kind} in {root}")
+
+
+def _folder_tree(root: str, cache_dir: Path, augment: Augment, expect_classes: int | None, name: str) -> RawData:
+    base = Path(root)
+    missing = [s for s in ("train", "test") if not (base / s).is_dir()]
+    if missing:
+        raise ConfigError(
+            f"{name}: no {' or '.join(missing)} folder under {str(base.resolve())!r}; "
+            f"expected {root}/train/<class>/<images> and {root}/test/<class>/<images>"
+        )
+    train_x, train_y, classes = read_image_folder(base / "train", cache_dir)
+    test_x, test_y, test_classes = read_image_folder(base / "test", cache_dir)
+    if test_classes != classes:
+        raise ConfigError(f"{name}: train and test class folders differ under {root!r}")
+    if expect_classes is not None and len(classes) != expect_classes:
+        raise ConfigError(f"{name}: expected {expect_classes} class folders under {root!r}, found {len(classes)}")
+    return RawData(train_x, train_y, test_x, test_y, classes, augment, f"image folders in {root}")
+
+
+def _cifar(kind: str, root: str, download: bool, cache_dir: Path, source: str) -> RawData:
+    if source == "torchvision":
+        return _torchvision_cifar(kind, root, download)
+    if source == "folder":
+        return _folder_tree(root, cache_dir, CIFAR_AUGMENT, 10 if kind == "cifar10" else 100, kind)
+    raise ConfigError(f"datasets.{kind}.source must be 'torchvision' or 'folder', got {source!r}")
+
+
+@register("dataset", "cifar10")
+def cifar10(root: str, download: bool, cache_dir: Path, source: str = "torchvision") -> RawData:
+    """CIFAR-10. `source = 'folder'` reads a class-per-folder copy (`train/<class>/`, `test/<class>/`) whose
+    sorted class names give the usual label order, such as the JPEG re-encoding of CIFAR-10."""
+    return _cifar("cifar10", root, download, cache_dir, source)
+
+
+@register("dataset", "cifar100")
+def cifar100(root: str, download: bool, cache_dir: Path, source: str = "torchvision") -> RawData:
+    """CIFAR-100; `source` as for cifar10."""
+    return _cifar("cifar100", root, download, cache_dir, source)
+
+
+@register("dataset", "folder")
+def folder(root: str, cache_dir: Path, pad: int = 4, flip: bool = True) -> RawData:
+    """Any class-per-folder image tree with `train/` and `test/` under data_root; images share one size."""
+    return _folder_tree(root, cache_dir, Augment(pad=pad, flip=flip), None, "folder")

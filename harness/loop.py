@@ -1,0 +1,271 @@
+"""The training loop: Algorithm 1 of the paper, for every method.
+
+for epoch t = 1..T:
+    if t is a selection epoch: probe pass -> selector -> coreset; state preservation records its logits
+    for each batch of the current training set (full data, or the coreset), shuffled on the device:
+        loss = sum(w * CE) / sum(w)  (+ lambda * KL to the recorded logits)
+        backward -> pruner.before_step -> optimizer.step (unless the pruner replaced it) -> pruner.after_step
+    evaluate; log; checkpoint (atomically)
+
+All randomness of epoch t (shuffling, augmentation) and of selection round t comes from generators seeded
+by (seed, purpose, t), so a run resumed from its checkpoint redraws exactly what an uninterrupted run draws.
+The step itself never waits for the host: losses accumulate on the device and are read once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.augment import Normalize, crop_flip
+from harness.config import RunConfig
+from harness.data import Dataset
+from harness.errors import ConfigError
+from harness.evaluate import evaluate, per_sample_loss
+from harness.masks import Pruner
+from harness.preservation import StatePreservation
+from harness.rng import derive_seed, generator
+from harness.schedule import Schedule, batch_bounds, plan
+from harness.selection import (
+    Coreset,
+    Probe,
+    SelectionContext,
+    Selector,
+    check_coreset,
+    coreset_budget,
+    predict,
+    probe_pass,
+)
+from harness.sparsity import layer_targets
+
+DIAGNOSTIC_SAMPLES = 1024  # noisy and clean training samples whose losses are tracked each epoch
+
+
+class Diverged(Exception):
+    """The training loss stopped being finite; the run ends as `failed` with this reason."""
+
+
+@dataclass
+class Timers:
+    train: float = 0.0
+    selection: float = 0.0
+    eval: float = 0.0
+
+
+class Training:
+    def __init__(self, cfg: RunConfig, data: Dataset, model: nn.Module, selector: Selector, pruner: Pruner,
+                 device: torch.device):
+        self.cfg, self.data, self.model, self.selector, self.pruner = cfg, data, model, selector, pruner
+        self.device = device
+        self.seed = cfg.experiment.seed
+        method = cfg.method
+        self.budget = coreset_budget(method.coreset_fraction, data.num_train)
+        self.schedule: Schedule = plan(cfg.train, method.coreset_fraction, method.selects, data.num_train, self.budget)
+        if selector.needs_val and self.schedule.selection_epochs and data.val_x is None:
+            raise ConfigError(f"selector {method.selector!r} needs a validation split: set data.val_fraction > 0")
+
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
+                                         nesterov=cfg.train.nesterov, weight_decay=cfg.train.weight_decay)
+        targets = layer_targets(model, method.prune_rate, method.scope, cfg.sparsity)
+        pruner.attach(model, self.optimizer, targets, self.schedule.total_steps, derive_seed(self.seed, "pruner"))
+        self.preservation = StatePreservation(method.state_preservation, cfg.preservation.weight)
+        self.normalize = Normalize(data.mean, data.std)
+        self.eval_batch = cfg.runtime.eval_batch_size
+        self.params_total = sum(p.numel() for p in model.parameters())
+
+        self.subset = Coreset(torch.arange(data.num_train, device=device),
+                              torch.ones(data.num_train, device=device))
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict] = []
+        self.timers = Timers()
+        self.diagnostic = self._diagnostic_samples()
+        self._overlap: float | None = None
+
+    # -- one epoch ------------------------------------------------------------------------------------
+
+    def run_epoch(self) -> dict:
+        t = self.epoch + 1
+        start = time.perf_counter()
+        if t in self.schedule.selection_epochs:
+            self._select(t)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.schedule.lr(t)
+        self._sync()
+        train_start = time.perf_counter()
+        train_loss, sp_kl = self._train_epoch(t)
+        self.timers.train += time.perf_counter() - train_start
+        row = self._evaluate(t, train_loss, sp_kl)
+        row["epoch_time_s"] = time.perf_counter() - start
+        self.history.append(row)
+        self.epoch = t
+        return row
+
+    def _train_epoch(self, t: int) -> tuple[float, float | None]:
+        data, model, pruner, pres = self.data, self.model, self.pruner, self.preservation
+        g = generator(derive_seed(self.seed, "epoch", t), self.device)
+        indices, weights = self.subset.indices, self.subset.weights
+        n = len(indices)
+        order = torch.randperm(n, generator=g, device=self.device)
+        loss_sum = torch.zeros((), device=self.device)
+        kl_sum = torch.zeros((), device=self.device)
+        aug = data.augment
+        model.train()
+        bounds = batch_bounds(n, self.cfg.train.batch_size)
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+            pos = order[start:end]
+            idx = indices[pos]
+            x = data.train_x[idx]
+            if aug.pad or aug.flip:
+                x = crop_flip(x, aug.pad, aug.flip, g)
+            logits = model(self.normalize(x))
+            w = weights[pos]
+            loss = (F.cross_entropy(logits, data.train_y[idx], reduction="none") * w).sum() / w.sum()
+            total = loss
+            if pres.active:
+                kl = pres.kl(logits, pos)
+                total = loss + pres.weight * kl
+                kl_sum += kl.detach() * len(pos)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if not pruner.before_step(self.step):
+                self.optimizer.step()
+            pruner.after_step(self.step)
+            self.step += 1
+            loss_sum += loss.detach() * len(pos)
+        train_loss, kl_total = (torch.stack([loss_sum, kl_sum]) / n).tolist()  # the epoch's one host sync
+        if not math.isfinite(train_loss):
+            raise Diverged(f"training loss became {train_loss} in epoch {t} (learning rate {self.schedule.lr(t):g})")
+        return train_loss, (kl_total if pres.active else None)
+
+    # -- selection ------------------------------------------------------------------------------------
+
+    def _select(self, t: int) -> None:
+        self._sync()
+        start = time.perf_counter()
+        data, sel = self.data, self.selector
+        rnd = self.schedule.selection_epochs.index(t)
+        if sel.needs_probe:
+            probe = probe_pass(self.model, data.train_x, data.train_y, self.normalize, self.eval_batch)
+            if sel.needs_val:
+                probe.val = probe_pass(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
+        else:
+            probe = Probe(labels=data.train_y, indices=torch.arange(data.num_train, device=self.device))
+        previous = self.subset if self.schedule.on_coreset(t - 1) else None
+        ctx = SelectionContext(epoch=t, total_epochs=self.schedule.epochs, round=rnd, num_classes=data.num_classes,
+                               lr=self.schedule.base_lr, previous=previous)
+        coreset = sel.select(probe, self.budget, generator(derive_seed(self.seed, "select", t)), ctx)
+        coreset = check_coreset(coreset, self.budget, data.num_train, self.cfg.method.selector).to(self.device)
+        coreset.weights = coreset.weights.float()
+
+        if self.preservation.mode != "none":
+            logits = (probe.logits[coreset.indices] if probe.logits is not None
+                      else predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch))
+            self.preservation.record(logits, data.train_y[coreset.indices])
+        self._overlap = None
+        if previous is not None:
+            kept = torch.isin(coreset.indices, previous.indices).sum()
+            self._overlap = float(kept) / len(coreset)
+        self.subset = coreset
+        self._sync()
+        self.timers.selection += time.perf_counter() - start
+
+    # -- evaluation -----------------------------------------------------------------------------------
+
+    def _evaluate(self, t: int, train_loss: float, sp_kl: float | None) -> dict:
+        data = self.data
+        noisy = data.noisy_mask[self.subset.indices].float().mean() if data.has_noise else None
+        zeros = sum(self.pruner.zero_counts().values())
+        row = {
+            "epoch": t,
+            "lr": self.schedule.lr(t),
+            "train_loss": train_loss,
+            "sp_kl": sp_kl,
+            "coreset_size": len(self.subset),
+            "coreset_noise_ratio": None if noisy is None else float(noisy),
+            "coreset_overlap": self._overlap if t in self.schedule.selection_epochs else None,
+            "density": (self.params_total - zeros) / self.params_total,
+            "test_accuracy": None, "test_loss": None, "val_accuracy": None, "val_loss": None,
+            "overfit_gap": None, "noisy_clean_loss_ratio": None,
+        }
+        if t % self.cfg.train.eval_every and t != self.schedule.epochs:
+            return row
+        self._sync()
+        start = time.perf_counter()
+        test = evaluate(self.model, data.test_x, data.test_y, self.normalize, self.eval_batch)
+        row.update(test_accuracy=test.accuracy, test_loss=test.loss)
+        if data.val_x is not None:
+            val = evaluate(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
+            row.update(val_accuracy=val.accuracy, val_loss=val.loss, overfit_gap=test.loss - val.loss)
+        if self.diagnostic is not None:
+            idx, is_noisy = self.diagnostic
+            losses, _ = per_sample_loss(self.model, data.train_x[idx], data.train_y[idx], self.normalize,
+                                        self.eval_batch)
+            noisy_mean, clean_mean = torch.stack([losses[is_noisy].mean(), losses[~is_noisy].mean()]).tolist()
+            row["noisy_clean_loss_ratio"] = noisy_mean / clean_mean if clean_mean > 0 else None
+        self.timers.eval += time.perf_counter() - start
+        return row
+
+    def _diagnostic_samples(self):
+        """A fixed sample of noisy and clean training samples for the noisy/clean loss ratio (Fig. 5c)."""
+        mask = self.data.noisy_mask
+        if not self.data.has_noise or bool(mask.all()):
+            return None
+        g = generator(derive_seed(self.seed, "diagnostic"))
+        picks = []
+        for group in (mask.nonzero().flatten().cpu(), (~mask).nonzero().flatten().cpu()):
+            picks.append(group[torch.randperm(len(group), generator=g)[:DIAGNOSTIC_SAMPLES]])
+        idx = torch.cat(picks).to(self.device)
+        return idx, mask[idx]
+
+    # -- results and checkpoints ----------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.schedule.epochs
+
+    def metrics(self) -> dict:
+        evaluated = [r for r in self.history if r["test_accuracy"] is not None]
+        last = evaluated[-1] if evaluated else {}
+        zeros = sum(self.pruner.zero_counts().values())
+        return {
+            "test_accuracy": last.get("test_accuracy"),
+            "best_test_accuracy": max((r["test_accuracy"] for r in evaluated), default=None),
+            "test_loss": last.get("test_loss"),
+            "params_total": self.params_total,
+            "params_nonzero": self.params_total - zeros,
+            "density": (self.params_total - zeros) / self.params_total,
+            "density_by_layer": self.pruner.density_by_layer(),
+        }
+
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "pruner": self.pruner.state_dict(),
+            "preservation": self.preservation.state_dict(),
+            "subset": {"indices": self.subset.indices, "weights": self.subset.weights},
+            "history": self.history,
+            "timers": vars(self.timers),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.pruner.load_state_dict(state["pruner"])
+        self.preservation.load_state_dict(state["preservation"])
+        self.subset = Coreset(state["subset"]["indices"].to(self.device), state["subset"]["weights"].to(self.device))
+        self.history = state["history"]
+        self.timers = Timers(**state["timers"])
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)

@@ -1,0 +1,173 @@
+"""One run, start to finish: build everything from a RunConfig, train (resuming from the run's checkpoint
+if there is one), and write the run folder:
+
+    config.gin            the canonical configuration (before training)
+    metrics.jsonl         one line per epoch (as training goes)
+    checkpoint.pt         the latest state (atomic, every `runtime.checkpoint_every` epochs)
+    operative_config.gin  what gin actually injected (after training)
+    result.json           the record (atomic, last): status ok or failed, metrics, history, environment
+
+Bad input raises ConfigError before anything is written. A finished run with `status: ok` is not redone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+import gin
+from harness import data as data_module
+from harness import files, registry
+from harness.config import PROJECT_ROOT, RunConfig
+from harness.errors import ConfigError
+from harness.logging import RunLogger
+from harness.loop import Diverged, Training
+
+SCHEMA = 1
+
+
+def execute(cfg: RunConfig, runs_root: Path) -> dict:
+    """Train the run described by `cfg` under `runs_root/<short key>/` and return its result record."""
+    runs_root = Path(runs_root)
+    _check_writable(runs_root)
+    run_dir = runs_root / cfg.short_key
+    result_path = run_dir / "result.json"
+    previous = files.read_json(result_path)
+    if previous and previous.get("key") == cfg.key and previous.get("status") == "ok":
+        return previous
+
+    started = time.perf_counter()
+    training = build(cfg)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_path.unlink(missing_ok=True)  # an earlier failed attempt's record
+    files.write_text(run_dir / "config.gin", cfg.config_gin)
+    checkpoint_path = run_dir / "checkpoint.pt"
+    elapsed_before = 0.0
+    if checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location=training.device, weights_only=True)
+        if state.get("key") == cfg.key:
+            training.load_state_dict(state)
+            elapsed_before = state.get("elapsed_s", 0.0)
+
+    logger = RunLogger(cfg, run_dir, training.history)
+    status, error = "ok", None
+    try:
+        while not training.done:
+            row = training.run_epoch()
+            logger.epoch(row)
+            if training.epoch % cfg.runtime.checkpoint_every == 0 or training.done:
+                state = training.state_dict()
+                state.update(key=cfg.key, elapsed_s=elapsed_before + time.perf_counter() - started)
+                files.save_torch(checkpoint_path, state)
+    except Diverged as e:
+        status, error = "failed", str(e)
+    except Exception as e:
+        result = _record(cfg, training, "failed", f"{type(e).__name__}: {e}",
+                         elapsed_before + time.perf_counter() - started)
+        files.write_json(result_path, result)
+        logger.finish(result)
+        raise
+
+    files.write_text(run_dir / "operative_config.gin", gin.operative_config_str())
+    result = _record(cfg, training, status, error, elapsed_before + time.perf_counter() - started)
+    files.write_json(result_path, result)
+    logger.finish(result)
+    return result
+
+
+def build(cfg: RunConfig) -> Training:
+    """Data, model, selector and pruner for `cfg`, wired into a Training that has not started."""
+    device = _device(cfg.runtime.device)
+    if cfg.runtime.threads:
+        torch.set_num_threads(cfg.runtime.threads)
+    torch.manual_seed(cfg.experiment.seed)
+    dataset = data_module.load(cfg.experiment.dataset, cfg.data, cfg.experiment.seed, device,
+                               root=cfg.runtime.data_root, download=cfg.runtime.download,
+                               cache_dir=cfg.runtime.cache_dir)
+    model = registry.build("model", cfg.experiment.model, num_classes=dataset.num_classes,
+                           in_channels=dataset.in_channels).to(device)
+    selector = registry.build("selector", cfg.method.selector)
+    pruner = registry.build("pruner", cfg.method.pruner)
+    return Training(cfg, dataset, model, selector, pruner, device)
+
+
+def _record(cfg: RunConfig, training: Training, status: str, error: str | None, total_s: float) -> dict:
+    timers, dataset = training.timers, training.data
+    metrics = training.metrics()
+    metrics["time_s"] = {"total": total_s, "train": timers.train, "selection": timers.selection,
+                         "eval": timers.eval}
+    return _finite({
+        "schema": SCHEMA,
+        "key": cfg.key,
+        "status": status,
+        "error": error,
+        "config": cfg.text,
+        "spec": cfg.spec,
+        "metrics": metrics,
+        "selection_epochs": list(training.schedule.selection_epochs),
+        "warmup_epochs": training.schedule.warmup_epochs,
+        "total_steps": training.schedule.total_steps,
+        "data": {"source": dataset.source, "num_train": dataset.num_train,
+                 "num_val": 0 if dataset.val_y is None else len(dataset.val_y),
+                 "num_test": len(dataset.test_y), "num_noisy": int(dataset.noisy_mask.sum())},
+        "history": training.history,
+        "env": environment(training.device),
+    })
+
+
+def environment(device: torch.device) -> dict:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        "threads": torch.get_num_threads(),
+        "git_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"runtime.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
+    return device
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"output folder {str(folder)!r} is not writable ({e.strerror or e})") from None
+
+
+def _finite(value):
+    """NaN and infinity become None: result.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,159 @@
+"""End-to-end runs on `digits`: every method, determinism, resume after SIGKILL, divergence, noise, W&B."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT, parse, run_cli
+
+from harness import runner
+from harness.run import main
+
+METHODS = ["dense", "pruning_only", "coreset_only", "swast_trim", "swast_cut"]
+SHORT = ("epochs = 6", "train.selection_interval = 2")
+
+
+def without_timing(history):
+    return [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in history]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_trains_digits_well_above_chance(method, tmp_path):
+    cfg = parse(f"gin/digits/{method}.gin")
+    result = runner.execute(cfg, tmp_path)
+    run_dir = tmp_path / cfg.short_key
+    assert result["status"] == "ok" and result["error"] is None
+    assert result["metrics"]["test_accuracy"] > 85.0  # chance is 10%
+    assert json.loads((run_dir / "result.json").read_text()) == result
+    assert (run_dir / "config.gin").read_text() == cfg.config_gin
+    assert "Parameters for train" in (run_dir / "operative_config.gin").read_text()
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 20 == len(result["history"])
+    m = result["metrics"]
+    assert m["best_test_accuracy"] >= m["test_accuracy"]
+    assert set(m["time_s"]) == {"total", "train", "selection", "eval"}
+    assert m["time_s"]["total"] >= m["time_s"]["train"] + m["time_s"]["selection"] + m["time_s"]["eval"]
+    if method in ("dense", "pruning_only"):
+        assert result["selection_epochs"] == [] and result["history"][-1]["coreset_size"] == 1294
+    else:
+        assert result["selection_epochs"] == [2, 7, 12, 17]
+        assert [r["coreset_size"] for r in result["history"][:2]] == [1294, 129]
+    assert (m["density"] < 0.6) == (method in ("pruning_only", "swast_cut"))
+
+
+def test_result_record_has_the_documented_fields(tmp_path):
+    result = runner.execute(parse("gin/digits/swast_cut.gin", bindings=SHORT), tmp_path)
+    assert set(result) >= {"schema", "key", "status", "error", "config", "spec", "metrics", "selection_epochs",
+                           "history", "env"}
+    assert set(result["metrics"]) >= {"test_accuracy", "best_test_accuracy", "test_loss", "params_total",
+                                      "params_nonzero", "density", "time_s"}
+    assert set(result["history"][0]) >= {"epoch", "test_accuracy", "train_loss", "sp_kl", "coreset_size",
+                                         "coreset_noise_ratio", "density", "noisy_clean_loss_ratio", "overfit_gap"}
+    assert set(result["env"]) >= {"python", "torch", "device", "git_commit"}
+    # state preservation starts at the first selection (epoch 2), not during warm-up
+    assert result["history"][0]["sp_kl"] is None and result["history"][1]["sp_kl"] > 0
+
+
+def test_same_config_and_seed_give_identical_results(tmp_path):
+    cfg = parse("gin/digits/swast_cut.gin", bindings=SHORT)
+    a = runner.execute(cfg, tmp_path / "a")
+    b = runner.execute(cfg, tmp_path / "b")
+    assert a["metrics"]["test_accuracy"] == b["metrics"]["test_accuracy"]
+    assert without_timing(a["history"]) == without_timing(b["history"])
+    other = runner.execute(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "seed = 1")), tmp_path / "c")
+    assert without_timing(other["history"]) != without_timing(a["history"])
+
+
+def test_a_finished_run_is_not_redone(tmp_path):
+    cfg = parse("gin/digits/coreset_only.gin", bindings=SHORT)
+    first = runner.execute(cfg, tmp_path)
+    (tmp_path / cfg.short_key / "checkpoint.pt").unlink()
+    assert runner.execute(cfg, tmp_path) == first
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):
+    args = ["gin/digits/swast_cut.gin", "--gin_param", "epochs = 40", "--gin_param", "runtime.progress = False"]
+    cfg = parse("gin/digits/swast_cut.gin", bindings=("epochs = 40",))
+    run_dir = tmp_path / "killed" / cfg.short_key
+    proc = subprocess.Popen([sys.executable, "-m", "harness.run", *args, "--out", str(tmp_path / "killed")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 12):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "result.json").exists(), "the run finished before it could be killed"
+    killed_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"]
+    assert 0 < killed_at < 40
+
+    again = run_cli(*args, "--out", str(tmp_path / "killed"))
+    assert again.returncode == 0, again.stderr
+    resumed = json.loads((run_dir / "result.json").read_text())
+    straight = runner.execute(cfg, tmp_path / "straight")
+    assert resumed["metrics"]["test_accuracy"] == straight["metrics"]["test_accuracy"]
+    assert without_timing(resumed["history"]) == without_timing(straight["history"])
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 40
+
+
+def test_a_diverging_run_ends_as_failed_with_the_reason(tmp_path, capsys):
+    bindings = (*SHORT, "train.lr = 1e12")
+    cfg = parse("gin/digits/dense.gin", bindings=bindings)
+    result = runner.execute(cfg, tmp_path)
+    assert result["status"] == "failed"
+    assert "training loss became nan in epoch" in result["error"]
+    assert json.loads((tmp_path / cfg.short_key / "result.json").read_text())["status"] == "failed"
+    args = ["gin/digits/dense.gin", "--out", str(tmp_path / "cli")]
+    for b in (*bindings, "runtime.progress = False"):
+        args += ["--gin_param", b]
+    assert main(args) == 1
+    assert "failed" in capsys.readouterr().out
+
+
+def test_coreset_noise_ratio_comes_from_the_noise_mask(tmp_path):
+    training = runner.build(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "label_noise = 0.3")))
+    assert int(training.data.noisy_mask.sum()) == round(0.3 * 1294)
+    while not training.done:
+        row = training.run_epoch()
+        expected = training.data.noisy_mask[training.subset.indices].float().mean().item()
+        assert row["coreset_noise_ratio"] == pytest.approx(expected)
+        assert row["noisy_clean_loss_ratio"] > 0
+        if row["epoch"] in training.schedule.selection_epochs[1:]:
+            assert 0.0 <= row["coreset_overlap"] <= 1.0
+
+
+def test_wandb_offline_leaves_a_run_folder_with_config_and_metrics(tmp_path, monkeypatch):
+    from wandb_records import summary
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = parse("gin/digits/swast_cut.gin", bindings=SHORT)
+    runner.execute(cfg, tmp_path)
+    files = list((tmp_path / cfg.short_key / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    info = summary(files[0])
+    assert info["run"]["id"] == cfg.short_key and info["run"]["job_type"] == "swast_cut"
+    assert info["run"]["group"] == "digits-resnet18-swast_cut-random-magnitude-c0.1-p0.5-n0"
+    assert set(info["run"]["tags"]) == {"digits", "resnet18", "swast_cut", "random", "magnitude"}
+    assert info["config"]["run_key"] == cfg.key
+    assert info["config"]["methods.swast_cut.prune_rate"] == 0.5
+    accuracies = [row["test/accuracy"] for row in info["history"] if "test/accuracy" in row]
+    assert len(accuracies) == 6
+    assert info["summary"]["final/test_accuracy"] == pytest.approx(accuracies[-1])
+
+
+@pytest.mark.slow
+def test_cifar10_experiment_trains_on_the_real_jpeg_copy_at_smoke_scale(cifar10_folder, tmp_path):
+    out = run_cli("gin/cifar10/coreset_only.gin", "gin/scale/smoke.gin",
+                  "--gin_param", "datasets.cifar10.source = 'folder'",
+                  "--gin_param", f"data_root = '{cifar10_folder}'",
+                  "--gin_param", "selector = 'random'", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(next(tmp_path.glob("*/result.json")).read_text())
+    assert result["status"] == "ok" and result["data"]["source"].startswith("image folders")
+    assert result["data"]["num_train"] == 2000 and result["data"]["num_test"] == 1000
+    assert result["metrics"]["test_accuracy"] > 15.0  # chance is 10%
