@@ -4,13 +4,14 @@ import re
 
 from conftest import ROOT, parse
 
-from harness import runner
+from harness import registry, runner
 
 
-def test_readme_selector_example_registers_and_runs(tmp_path):
+def test_readme_selector_example_registers_and_runs(tmp_path, request):
     text = (ROOT / "README.md").read_text()
     block = re.search(r"```python\n(# methods/selectors/hardest.py\n.*?)```", text, re.S).group(1)
     exec(compile(block, "README.md", "exec"), {"__name__": "readme_example"})
+    request.addfinalizer(lambda: registry._ENTRIES["selector"].pop("hardest"))  # keep other tests' listings as shipped
     cfg = parse("gin/digits/coreset_only.gin",
                 bindings=("selector = 'hardest'", "selectors.hardest.temperature = 2.0", "epochs = 4",
                           "train.selection_interval = 2"))
