@@ -16,6 +16,10 @@ from harness.tables import Cell, Table
 SCALES = ("smoke", "mini", "paper")
 SEEDS = 5
 PAPER_RESULTS = config.PROJECT_ROOT / "results" / "paper" / "results.csv"
+RATES = (0.9, 0.7, 0.5, 0.3, 0.1)
+LABELS = {"resnet18": "ResNet-18", "resnet101": "ResNet-101", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+          "tinyimagenet": "TinyImageNet", "imagenet": "ImageNet-1k", "digits": "digits", "craig": "CRAIG",
+          "glister": "GLISTER", "moderate": "Moderate", "gradmatch": "GradMatch", "el2n": "EL2N"}
 # our dataset names -> the paper's (results.csv)
 PAPER_DATASET = {"imagenet": "imagenet1k"}
 
@@ -70,8 +74,9 @@ class Suite:
         return planned
 
 
-def experiment(dataset: str, method: str, model: str, scale: str, **macros) -> Run:
-    """An experiment file of the repository at a scale, with macro overrides (`prune_rate=0.7`, ...).
+def experiment(dataset: str, method: str, model: str, scale: str, bindings: tuple[str, ...] = (), **macros) -> Run:
+    """An experiment file of the repository at a scale, with macro overrides (`prune_rate=0.7`, ...) and any
+    further gin `bindings`.
 
     At smoke scale every dataset is stood in for by `digits` (its experiment files are smoke-sized already);
     at mini and paper scale the dataset's own experiment file is used with the model and scale files.
@@ -80,7 +85,7 @@ def experiment(dataset: str, method: str, model: str, scale: str, **macros) -> R
         files: tuple[str, ...] = (f"gin/digits/{method}.gin",)
     else:
         files = (f"gin/{dataset}/{method}.gin", f"gin/models/{model}.gin", f"gin/scale/{scale}.gin")
-    return Run(files, tuple(f"{k} = {v!r}" for k, v in macros.items()))
+    return Run(files, (*(f"{k} = {v!r}" for k, v in macros.items()), *bindings))
 
 
 def load_paper(table: str) -> pd.DataFrame:
@@ -89,11 +94,16 @@ def load_paper(table: str) -> pd.DataFrame:
 
 
 class CellLookup:
-    """Table cells from a collection: mean/std/n of test accuracy, and the paper's number beside."""
+    """Table cells from a collection: mean/std/n of a metric (test accuracy by default, scaled by `scale`),
+    and the paper's number (its column `paper_column`) beside."""
 
-    def __init__(self, collection: Collection, paper: pd.DataFrame):
-        self.agg = aggregate(collection.ok)
+    def __init__(self, collection: Collection, paper: pd.DataFrame, value: str = "test_accuracy",
+                 paper_column: str = "accuracy", scale: float = 1.0):
+        ok = collection.ok.copy()
+        ok[value] = ok[value].astype(float) * scale
+        self.agg = aggregate(ok, value)
         self.paper = paper
+        self.paper_column = paper_column
 
     def cell(self, ours: dict, paper: dict | None = None) -> Cell:
         match = self.agg
@@ -111,8 +121,8 @@ class CellLookup:
                 if column == "dataset":
                     value = PAPER_DATASET.get(value, value)
                 hit = hit[_equal(hit[column], value)]
-            if len(hit) == 1:
-                found.paper = float(hit.iloc[0]["accuracy"])
+            if len(hit) == 1 and pd.notna(hit.iloc[0][self.paper_column]):
+                found.paper = float(hit.iloc[0][self.paper_column])
         return found
 
 
@@ -130,3 +140,19 @@ def write_table(table: Table, folder: Path) -> tuple[Path, Path]:
     files.write_text(md, to_markdown(table))
     files.write_text(tex, to_latex(table))
     return md, tex
+
+
+def rate_row(lookup: CellLookup, ours: dict, paper: dict | None, method: str, baseline: dict,
+             rates: tuple[float, ...], paper_method: str | None = None) -> list[Cell]:
+    """One row of the paper's rate tables: `method` at each prune rate, then the baseline cell (deltas and
+    marks filled in). `ours`/`paper` hold the row's fixed columns; `baseline` the baseline's columns."""
+    from harness.tables import finish_row
+
+    def theirs(extra: dict) -> dict | None:
+        return None if paper is None else {**paper, **extra}
+
+    cells = [lookup.cell({**ours, "method": method, "prune_rate": r},
+                         theirs({"method": paper_method or method, "prune_rate": r})) for r in rates]
+    cells.append(lookup.cell({**ours, **baseline}, theirs(baseline)))
+    finish_row(cells, len(rates))
+    return cells

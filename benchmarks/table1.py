@@ -6,11 +6,10 @@ ResNet-18 / CIFAR-10 numbers)."""
 
 from __future__ import annotations
 
-from benchmarks.suite import CellLookup, Run, Suite, experiment, load_paper
+from benchmarks.suite import LABELS, RATES, CellLookup, Run, Suite, experiment, load_paper, rate_row
 from harness.results import Collection
-from harness.tables import Section, Table, finish_row
+from harness.tables import Section, Table
 
-RATES = (0.9, 0.7, 0.5, 0.3, 0.1)
 SECTIONS = {"swast_trim": "SWaST-trim with different prune rates", "swast_cut": "SWaST-cut with different prune rates"}
 # (model, dataset, coreset fractions, methods): the paper's rows
 PAPER_ROWS = [
@@ -23,8 +22,6 @@ PAPER_ROWS = [
 ]
 SMOKE_ROWS = [("resnet18", "digits", (0.1, 0.05, 0.01), ("swast_trim", "swast_cut"))]
 SMOKE_STANDS_FOR = ("resnet18", "cifar10")
-LABELS = {"resnet18": "ResNet-18", "resnet101": "ResNet-101", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-          "tinyimagenet": "TinyImageNet", "imagenet": "ImageNet-1k", "digits": "digits"}
 
 
 class Table1(Suite):
@@ -56,10 +53,7 @@ class Table1(Suite):
                 for fraction in fractions:
                     where = {"model": model, "dataset": dataset, "coreset_fraction": fraction}
                     paper = {"model": paper_model, "dataset": paper_dataset, "coreset_fraction": fraction}
-                    cells = [lookup.cell({**where, "method": method, "prune_rate": r},
-                                         {**paper, "method": method, "prune_rate": r}) for r in RATES]
-                    cells.append(lookup.cell({**where, "method": "coreset_only"}, {**paper, "method": "coreset_only"}))
-                    finish_row(cells, section.baseline)
+                    cells = rate_row(lookup, where, paper, method, {"method": "coreset_only"}, RATES)
                     section.rows.append(([LABELS[model], LABELS[dataset], f"{fraction:.0%}"], cells))
             sections.append(section)
         notes = []

@@ -81,6 +81,8 @@ class RunConfig:
             "coreset_fraction": m.coreset_fraction,
             "prune_rate": m.prune_rate,
             "label_noise": self.data.label_noise,
+            "state_preservation": m.state_preservation,
+            "fc_rate": self.sparsity.fc_rate if m.scope == "backbone" else None,
             "seed": self.experiment.seed,
         }
 

@@ -12,7 +12,7 @@ import pandas as pd
 from harness import files
 
 SPEC_COLUMNS = ["dataset", "model", "method", "selector", "pruner", "coreset_fraction", "prune_rate", "label_noise",
-                "seed"]
+                "state_preservation", "fc_rate", "seed"]
 CELL_COLUMNS = [c for c in SPEC_COLUMNS if c != "seed"]
 METRIC_COLUMNS = ["test_accuracy", "best_test_accuracy", "test_loss", "params_total", "params_nonzero", "density",
                   "train_flops", "relative_train_flops", "inference_flops"]
