@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install smoke test test-fast lint clean
+.PHONY: install smoke test test-fast lint clean slurm-up slurm-down slurm-status
 
 install: $(STAMP)
 
@@ -24,6 +24,15 @@ test: install  ## every test, the slow end-to-end ones included
 
 test-fast: install  ## the fast tests only (seconds)
 	$(PY) -m pytest
+
+slurm-up:  ## as root on Debian: install, configure and start a one-node SLURM cluster on this machine (idempotent)
+	bash slurm/local-cluster.sh up
+
+slurm-down:  ## stop the one-node SLURM cluster's daemons
+	bash slurm/local-cluster.sh down
+
+slurm-status:  ## what the one-node SLURM cluster runs; fails when it is not ready
+	bash slurm/local-cluster.sh status
 
 lint: install
 	$(PY) -m ruff check .
