@@ -6,40 +6,19 @@ Debian-like machine, which CI is, and skips elsewhere. Jobs run as the user who 
 directory pytest runs in, so their submitit folder can be the test's tmp path.
 """
 
-import os
-import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import submitit
-from conftest import ROOT
+from conftest import local_cluster
 
 from harness import cluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-SCRIPT = ROOT / "slurm" / "local-cluster.sh"
 WAIT_S = 180  # a guard against hanging on a broken cluster, not a speed requirement
-
-
-def _local_cluster(command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True, timeout=1200)
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> str:
-    """Start (or find running) the one-node cluster; its `up` output."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("the test SLURM cluster needs root: slurm/local-cluster.sh installs packages and starts daemons")
-    if not (Path("/etc/debian_version").is_file() and shutil.which("apt-get")):
-        pytest.skip("the test SLURM cluster needs a Debian-like system with apt-get")
-    out = _local_cluster("up")
-    if out.returncode != 0:
-        pytest.fail(f"slurm/local-cluster.sh up failed:\n{out.stdout}{out.stderr}")
-    return out.stdout
 
 
 @pytest.fixture
@@ -114,9 +93,9 @@ def test_an_exception_in_a_job_comes_back_as_failed_job_error(slurm_executor):
 
 
 def test_up_again_restarts_nothing(slurm_cluster):
-    before = _local_cluster("status")
-    again = _local_cluster("up")
-    after = _local_cluster("status")
+    before = local_cluster("status")
+    again = local_cluster("up")
+    after = local_cluster("status")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "started" not in again.stdout and "ready: node" in again.stdout
     assert before.returncode == after.returncode == 0, before.stdout + after.stdout  # all up, node takes jobs
