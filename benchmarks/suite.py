@@ -17,11 +17,12 @@ SCALES = ("smoke", "mini", "paper")
 SEEDS = 5
 PAPER_RESULTS = config.PROJECT_ROOT / "results" / "paper" / "results.csv"
 RATES = (0.9, 0.7, 0.5, 0.3, 0.1)
-LABELS = {"resnet18": "ResNet-18", "resnet101": "ResNet-101", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-          "tinyimagenet": "TinyImageNet", "imagenet": "ImageNet-1k", "digits": "digits", "craig": "CRAIG",
-          "glister": "GLISTER", "moderate": "Moderate", "gradmatch": "GradMatch", "el2n": "EL2N"}
-# our dataset names -> the paper's (results.csv)
-PAPER_DATASET = {"imagenet": "imagenet1k"}
+LABELS = {"resnet18": "ResNet-18", "resnet101": "ResNet-101", "resnet101_imagenet": "ResNet-101",
+          "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet", "imagenet": "ImageNet-1k",
+          "digits": "digits", "craig": "CRAIG", "glister": "GLISTER", "moderate": "Moderate", "gradmatch": "GradMatch",
+          "el2n": "EL2N"}
+# our names -> the paper's (results.csv)
+PAPER_NAMES = {"dataset": {"imagenet": "imagenet1k"}, "model": {"resnet101_imagenet": "resnet101"}}
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,7 @@ class CellLookup:
         if paper is not None:
             hit = self.paper
             for column, value in paper.items():
-                if column == "dataset":
-                    value = PAPER_DATASET.get(value, value)
+                value = PAPER_NAMES.get(column, {}).get(value, value)
                 hit = hit[_equal(hit[column], value)]
             if len(hit) == 1 and pd.notna(hit.iloc[0][self.paper_column]):
                 found.paper = float(hit.iloc[0][self.paper_column])

@@ -18,7 +18,7 @@ PAPER_ROWS = [
     ("resnet101", "cifar10", (0.1, 0.05, 0.01), ("swast_trim", "swast_cut")),
     ("resnet101", "cifar100", (0.1, 0.05, 0.01), ("swast_trim", "swast_cut")),
     ("resnet101", "tinyimagenet", (0.1, 0.05), ("swast_cut",)),
-    ("resnet101", "imagenet", (0.1, 0.05), ("swast_cut",)),
+    ("resnet101_imagenet", "imagenet", (0.1, 0.05), ("swast_cut",)),
 ]
 SMOKE_ROWS = [("resnet18", "digits", (0.1, 0.05, 0.01), ("swast_trim", "swast_cut"))]
 SMOKE_STANDS_FOR = ("resnet18", "cifar10")

@@ -18,9 +18,9 @@ import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import gin
 import submitit
 
-import gin
 from harness.errors import ConfigError, call_configurable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

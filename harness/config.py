@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gin
+
 from harness import datasets, models, registry  # noqa: F401  (datasets and models register on import)
 from harness.errors import ConfigError, call_configurable
 from harness.method import Method
