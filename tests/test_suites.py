@@ -125,7 +125,8 @@ def test_a_job_interrupted_as_on_timeout_requeues_and_resumes_its_run(slurm_clus
     from harness.cluster import executor, load
     from harness.run import RunBatch
 
-    bindings = ["epochs = 30", "runtime.progress = False"]
+    # One thread on both sides: the job gets one CPU, and float sums differ with the thread count.
+    bindings = ["epochs = 30", "runtime.progress = False", "runtime.threads = 1"]
     cfg = parse("gin/digits/swast_cut.gin", bindings=tuple(bindings))
     run_dir = tmp_path / "runs" / cfg.short_key
     ex = executor(load("slurm/local.gin"), tmp_path / "submitit" / "%j", "slurm")
