@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install smoke test test-fast lint clean
+.PHONY: install smoke test test-fast lint bench-pruners clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test-fast: install  ## the fast tests only (seconds)
 
 lint: install
 	$(PY) -m ruff check .
+
+bench-pruners: install  ## CPU time per training step of each pruner relative to no pruning (minutes)
+	$(PY) -m benchmarks.pruner_speed
 
 clean:
 	rm -rf $(VENV) results/runs results/tables results/figures results/bench
