@@ -169,11 +169,10 @@ class Training:
         coreset.weights = coreset.weights.float()
 
         if self.preservation.mode != "none":
-            if probe.logits is not None:
-                logits = probe.logits[coreset.indices]
-            else:
-                logits = predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch)
-                self.flops.forward(len(coreset))
+            logits = (probe.logits[coreset.indices] if probe.logits is not None
+                      else predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch))
+            if probe.logits is None:
+                self.flops.forward(len(coreset))  # the recording pass
             self.preservation.record(logits, data.train_y[coreset.indices])
         self._overlap = None
         if previous is not None:

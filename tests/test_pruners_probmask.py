@@ -108,3 +108,12 @@ def test_bad_probmask_arguments_are_config_errors():
                             ({"bisection_steps": 0}, "bisection_steps must be an integer")]:
         with pytest.raises(ConfigError, match=message):
             build("pruner", "probmask", **kwargs)
+
+
+def test_a_layout_with_nothing_to_prune_leaves_probmask_idle():
+    model, opt, pruner = attached("probmask", 4, rate=0.0, scope="fc")
+    assert pruner.hard and not pruner.params and not pruner.scores
+    for step in range(2):
+        train_step(model, opt, pruner, step)
+    assert pruner.density_by_layer() == {"fc.weight": 1.0}
+    pruner.load_state_dict(pruner.state_dict())

@@ -1,9 +1,10 @@
 """The experiment files select RigL and one binding switches the pruner; whole runs with each (point 7)."""
 
 import pytest
+import torch
 from conftest import parse
 
-from harness import models, registry, runner
+from harness import files, models, registry, runner
 from harness.flops import layer_flops, sparse_flops
 from harness.settings import SparsitySettings
 from harness.sparsity import layer_targets
@@ -58,3 +59,22 @@ def test_cifar10_swast_cut_runs_with_rigl_at_smoke_scale(cifar10_folder, tmp_pat
     targets = layer_targets(model, 0.5, "backbone", SparsitySettings())
     expected = sparse_flops(layer_flops(model, (3, 32, 32)), {n: 1 - s for n, s in targets.items()})
     assert m["inference_flops"] == pytest.approx(expected) and 0 < m["relative_train_flops"] < 0.5
+
+
+@pytest.mark.slow
+def test_a_probmask_run_resumed_from_its_checkpoint_file_ends_the_same(tmp_path):
+    cfg = parse("gin/digits/swast_cut.gin", bindings=("pruner = 'probmask'", "epochs = 6",
+                                                       "train.selection_interval = 2"))
+
+    def finish(training):
+        while not training.done:
+            training.run_epoch()
+        return [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in training.history], training.metrics()
+
+    first = runner.build(cfg)
+    for _ in range(3):
+        first.run_epoch()
+    files.save_torch(tmp_path / "checkpoint.pt", first.state_dict())
+    resumed = runner.build(cfg)
+    resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True))
+    assert finish(resumed) == finish(runner.build(cfg))

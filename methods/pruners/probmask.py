@@ -38,7 +38,7 @@ NOISE_EPS = 1e-6
 class ProbMask(Pruner):
     def __init__(self, begin: float = 0.16, end: float = 0.6, temperature_start: float = 1.0,
                  temperature_end: float = 0.03, score_lr: float = 6e-3, score_init: float = 1.0,
-                 bisection_steps: int = 24, hard_after: float = 1.0):
+                 bisection_steps: int = 16, hard_after: float = 1.0):
         if not 0.0 <= begin < end <= 1.0:
             raise ConfigError(f"pruners.probmask needs 0 <= begin < end <= 1, got begin={begin}, end={end}")
         if not 0.0 < temperature_end <= temperature_start:
@@ -74,13 +74,14 @@ class ProbMask(Pruner):
             device = self.params[names[0]].device
             self.scores[group] = torch.full((offset,), self.score_init, device=device, requires_grad=True)
             self.group_zeros[group] = sum(self.final_zeros[n] for n in names)
-        self.score_optimizer = torch.optim.Adam(list(self.scores.values()), lr=self.score_lr)
-        self.noise = generator(derive_seed(seed, "probmask"), next(iter(self.scores.values())).device) \
-            if self.scores else None
         self.done = 0
         self.temperature = self.temperature_start
-        self.hard = False
+        self.hard = not self.params  # nothing to learn: a prune rate that leaves every layer dense
         self._eval_masks: dict[str, torch.Tensor] | None = None
+        if self.hard:
+            return
+        self.score_optimizer = torch.optim.Adam(list(self.scores.values()), lr=self.score_lr)
+        self.noise = generator(derive_seed(seed, "probmask"), next(iter(self.scores.values())).device)
         modules = dict(self.model.named_modules())
         for name in self.params:
             module_name, _, tensor = name.rpartition(".")
@@ -176,21 +177,18 @@ class ProbMask(Pruner):
     # -- checkpoints ----------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        return {
-            **super().state_dict(),
-            "scores": {g: s.detach().clone() for g, s in self.scores.items()},
-            "score_optimizer": self.score_optimizer.state_dict(),
-            "noise": self.noise.get_state() if self.noise is not None else None,
-            "done": self.done,
-            "hard": self.hard,
-        }
+        state = {**super().state_dict(), "done": self.done, "hard": self.hard}
+        if self.scores:
+            state.update(scores={g: s.detach().clone() for g, s in self.scores.items()},
+                         score_optimizer=self.score_optimizer.state_dict(), noise=self.noise.get_state())
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        with torch.no_grad():
-            for group, scores in state["scores"].items():
-                self.scores[group].copy_(scores)
-        self.score_optimizer.load_state_dict(state["score_optimizer"])
-        if self.noise is not None:
+        if self.scores:
+            with torch.no_grad():
+                for group, scores in state["scores"].items():
+                    self.scores[group].copy_(scores)
+            self.score_optimizer.load_state_dict(state["score_optimizer"])
             self.noise.set_state(state["noise"])
         self.done, self.hard = state["done"], state["hard"]
         self.temperature = self.temperature_after(self.done)
