@@ -15,7 +15,7 @@ CLUSTER  ?=
 SUITES   := table1 table2 table3 table4 table5 preservation fig7
 SUITE_FLAGS = --scale $(SCALE) --executor $(EXECUTOR) $(if $(CLUSTER),--cluster $(CLUSTER),)
 
-.PHONY: install smoke test test-fast lint clean slurm-up slurm-down slurm-status tables $(SUITES)
+.PHONY: install smoke test test-fast lint bench-pruners clean slurm-up slurm-down slurm-status tables $(SUITES)
 
 install: $(STAMP)
 
@@ -51,6 +51,9 @@ slurm-status:  ## what the one-node SLURM cluster runs; fails when it is not rea
 
 lint: install
 	$(PY) -m ruff check .
+
+bench-pruners: install  ## CPU time per training step of each pruner relative to no pruning (minutes)
+	$(PY) -m benchmarks.pruner_speed
 
 clean:
 	rm -rf $(VENV) results/runs results/tables results/figures results/bench

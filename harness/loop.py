@@ -27,6 +27,7 @@ from harness.config import RunConfig
 from harness.data import Dataset
 from harness.errors import ConfigError
 from harness.evaluate import evaluate, per_sample_loss
+from harness.flops import TrainingFlops, layer_flops
 from harness.masks import Pruner
 from harness.preservation import StatePreservation
 from harness.rng import derive_seed, generator
@@ -77,6 +78,7 @@ class Training:
         self.normalize = Normalize(data.mean, data.std)
         self.eval_batch = cfg.runtime.eval_batch_size
         self.params_total = sum(p.numel() for p in model.parameters())
+        self.flops = TrainingFlops(layer_flops(model, tuple(data.train_x.shape[1:]), device), pruner)
 
         self.subset = Coreset(torch.arange(data.num_train, device=device),
                               torch.ones(data.num_train, device=device))
@@ -118,6 +120,7 @@ class Training:
         model.train()
         bounds = batch_bounds(n, self.cfg.train.batch_size)
         for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+            self.flops.step(self.step, end - start)
             pos = order[start:end]
             idx = indices[pos]
             x = data.train_x[idx]
@@ -152,8 +155,10 @@ class Training:
         rnd = self.schedule.selection_epochs.index(t)
         if sel.needs_probe:
             probe = probe_pass(self.model, data.train_x, data.train_y, self.normalize, self.eval_batch)
+            self.flops.forward(data.num_train)
             if sel.needs_val:
                 probe.val = probe_pass(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
+                self.flops.forward(len(data.val_y))
         else:
             probe = Probe(labels=data.train_y, indices=torch.arange(data.num_train, device=self.device))
         previous = self.subset if self.schedule.on_coreset(t - 1) else None
@@ -166,6 +171,8 @@ class Training:
         if self.preservation.mode != "none":
             logits = (probe.logits[coreset.indices] if probe.logits is not None
                       else predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch))
+            if probe.logits is None:
+                self.flops.forward(len(coreset))  # the recording pass
             self.preservation.record(logits, data.train_y[coreset.indices])
         self._overlap = None
         if previous is not None:
@@ -241,6 +248,10 @@ class Training:
             "params_nonzero": self.params_total - zeros,
             "density": (self.params_total - zeros) / self.params_total,
             "density_by_layer": self.pruner.density_by_layer(),
+            "train_flops": self.flops.total,
+            "relative_train_flops": self.flops.total / self.flops.dense_training(self.data.num_train,
+                                                                                 self.schedule.epochs),
+            "inference_flops": self.flops.inference(),
         }
 
     def state_dict(self) -> dict:
@@ -250,6 +261,7 @@ class Training:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "pruner": self.pruner.state_dict(),
+            "flops": self.flops.state_dict(),
             "preservation": self.preservation.state_dict(),
             "subset": {"indices": self.subset.indices, "weights": self.subset.weights},
             "history": self.history,
@@ -261,6 +273,7 @@ class Training:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.pruner.load_state_dict(state["pruner"])
+        self.flops.load_state_dict(state["flops"])
         self.preservation.load_state_dict(state["preservation"])
         self.subset = Coreset(state["subset"]["indices"].to(self.device), state["subset"]["weights"].to(self.device))
         self.history = state["history"]

@@ -1,15 +1,23 @@
 """The mask mechanism every hard-mask pruner shares, and the Pruner interface the loop calls.
 
-A pruner owns boolean masks keyed by parameter name. After every optimizer step the masks are applied to
-the weights *and* to the optimizer's per-parameter state (momentum, Adam moments), so neither the step nor
-weight decay moves a pruned weight, and a regrown weight starts from a clean state. No monkey-patching of
-`optimizer.step`, no hooks or parametrizations on the forward pass.
+A pruner owns boolean masks keyed by parameter name, one per layer that has zeros to hold (a layer whose
+target is dense gets no mask and costs nothing). After every optimizer step the masks are applied to the
+weights *and* to the optimizer's per-parameter state (momentum, Adam moments) with two fused multiplies
+(by a copy of each mask in the weights' dtype: multiplying by a bool tensor is several times slower),
+so neither the step nor weight decay moves a pruned weight and a regrown weight starts from a clean state.
+No monkey-patching of `optimizer.step`, no hooks or parametrizations on the forward pass. Gradients are
+left dense: a pruner that needs the dense gradient (RigL) reads `p.grad` in `before_step`.
+
+Pruners keep the number of zeros of each mask as a Python int next to it (`set_mask`), so densities and
+FLOPs are known without reading anything back from the device.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from harness.sparsity import zero_count
 
 
 class Pruner:
@@ -18,18 +26,27 @@ class Pruner:
     The loop calls `attach` once, then per training step: backward -> `before_step(step)` (may update
     masks from the dense gradients; returns True when that update replaces this step's optimizer step, as
     RigL does) -> `optimizer.step()` unless replaced -> `after_step(step)` (may update masks; re-applies
-    them). Subclasses override `setup`, `before_step` and `after_step` and keep `self.masks` current.
+    them). `step` counts optimizer steps from 0. Subclasses override `setup`, `before_step` and
+    `after_step` and change masks only through `set_mask`.
     """
 
     def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer, targets: dict[str, float],
                total_steps: int, seed: int) -> None:
-        """Take over `model`'s parameters listed in `targets` (name -> final sparsity)."""
+        """Take over `model`'s parameters listed in `targets` (name -> final sparsity); `total_steps` is
+        the number of optimizer steps the run will take, `seed` the pruner's own seed."""
         named = dict(model.named_parameters())
-        self.params = {name: named[name] for name in targets}
-        self.targets = dict(targets)
+        self.model = model
         self.optimizer = optimizer
         self.total_steps = total_steps
+        self.seed = seed
+        self.targets = dict(targets)
+        self.sizes = {name: named[name].numel() for name in targets}
+        self.final_zeros = {name: zero_count(self.sizes[name], s) for name, s in targets.items()}
+        self.params = {name: named[name] for name in targets if self.final_zeros[name] > 0}
         self.masks = {name: torch.ones_like(p, dtype=torch.bool) for name, p in self.params.items()}
+        self.factors = {name: torch.ones_like(p) for name, p in self.params.items()}
+        self.zeros = dict.fromkeys(self.params, 0)
+        self.version = 0  # bumped whenever a mask changes
         self.setup(seed)
         self.apply_masks()
 
@@ -42,31 +59,61 @@ class Pruner:
     def after_step(self, step: int) -> None:
         self.apply_masks()
 
+    def set_mask(self, name: str, mask: torch.Tensor, zeros: int) -> None:
+        """Replace a layer's mask; `zeros` is its number of False entries (the caller constructed it so)."""
+        p = self.params[name]
+        self.masks[name] = mask.view_as(p)
+        self.factors[name] = self.masks[name].to(p.dtype)
+        self.zeros[name] = zeros
+        self.version += 1
+
     @torch.no_grad()
     def apply_masks(self) -> None:
-        for name, p in self.params.items():
-            mask = self.masks[name]
-            p.mul_(mask)
-            for value in self.optimizer.state.get(p, {}).values():
+        """Weights and the optimizer's per-weight state times the masks (two fused multiplies)."""
+        if not self.params:
+            return
+        params, masks = list(self.params.values()), list(self.factors.values())
+        torch._foreach_mul_(params, masks)
+        buffers, buffer_masks = [], []
+        state = self.optimizer.state
+        for p, mask in zip(params, masks, strict=True):
+            for value in state.get(p, {}).values():
                 if torch.is_tensor(value) and value.shape == p.shape:
-                    value.mul_(mask)
+                    buffers.append(value)
+                    buffer_masks.append(mask)
+        if buffers:
+            torch._foreach_mul_(buffers, buffer_masks)
+
+    # -- what the harness reads -----------------------------------------------------------------------
 
     def zero_counts(self) -> dict[str, int]:
-        """Pruned (masked-out) weights per layer."""
-        return {name: int((~m).sum()) for name, m in self.masks.items()}
+        """Pruned (masked-out) weights per targeted layer, as the model is evaluated now."""
+        return {name: self.zeros.get(name, 0) for name in self.targets}
 
     def density_by_layer(self) -> dict[str, float]:
-        return {name: float(m.float().mean()) for name, m in self.masks.items()}
+        """Kept fraction per targeted layer, as the model is evaluated now."""
+        return {name: 1.0 - zeros / self.sizes[name] for name, zeros in self.zero_counts().items()}
+
+    def train_density(self) -> dict[str, float]:
+        """Kept fraction per targeted layer that a training step computes with (FLOPs accounting)."""
+        return self.density_by_layer()
+
+    def dense_gradient(self, step: int) -> bool:
+        """Whether `step` computes the dense weight gradient (RigL's update steps; FLOPs accounting)."""
+        return False
+
+    # -- checkpoints ----------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        return {"masks": {n: m.clone() for n, m in self.masks.items()}}
+        return {"masks": {n: m.clone() for n, m in self.masks.items()}, "zeros": dict(self.zeros)}
 
     def load_state_dict(self, state: dict) -> None:
         for name, mask in state["masks"].items():
-            self.masks[name].copy_(mask)
+            self.set_mask(name, mask.to(self.params[name].device), state["zeros"][name])
         self.apply_masks()
 
 
-def exact_zero_count(size: int, sparsity: float) -> int:
-    """The number of zeros a layer of `size` weights has at `sparsity` (rounded half up)."""
-    return min(size, int(size * sparsity + 0.5))
+def cubic_ramp(done: int, first: int, last: int) -> float:
+    """Zhu & Gupta's gradual schedule: 0 until step `first`, 1 - (1 - progress)^3 up to `last`, then 1."""
+    progress = min(max((done - first) / max(last - first, 1), 0.0), 1.0)
+    return 1.0 - (1.0 - progress) ** 3

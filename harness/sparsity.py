@@ -3,6 +3,10 @@
 Prunable tensors are chosen by allow-list: the weights of Conv and Linear layers. The classifier is the
 model's `fc`. Layers given a fixed sparsity (the classifier under the `backbone` scope) sit outside the
 distribution's budget, as in RigL's `custom_sparsity_map`: the prune rate is the sparsity of the rest.
+
+Targets are exact: every layer's sparsity is zeros/size for a whole number of zeros, and the layers that
+share a distribution together hold round(rate * their size) zeros (largest remainders), so a pruner that
+meets each layer's count meets the prune rate to the weight.
 """
 
 from __future__ import annotations
@@ -16,32 +20,45 @@ from harness.settings import SparsitySettings
 PRUNABLE_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
+def prunable_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Conv and Linear modules keyed by the name of their weight, in module order."""
+    return {f"{name}.weight": m for name, m in model.named_modules() if isinstance(m, PRUNABLE_MODULES)}
+
+
 def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     """Conv and Linear weights by parameter name, in module order."""
-    return {f"{name}.weight": m.weight for name, m in model.named_modules() if isinstance(m, PRUNABLE_MODULES)}
+    return {name: m.weight for name, m in prunable_modules(model).items()}
 
 
 def classifier_weight(model: nn.Module) -> str:
     fc = getattr(model, "fc", None)
-    for name, p in model.named_parameters():
-        if fc is not None and p is fc.weight:
-            return name
+    if isinstance(fc, PRUNABLE_MODULES):
+        for name, m in model.named_modules():
+            if m is fc:
+                return f"{name}.weight"
     raise ValueError(f"{type(model).__name__} has no `fc` classifier layer")
 
 
+def zero_count(size: int, sparsity: float) -> int:
+    """The number of zeros a layer of `size` weights has at `sparsity` (rounded half up)."""
+    return min(size, int(size * sparsity + 0.5))
+
+
 def layer_targets(model: nn.Module, rate: float, scope: str, settings: SparsitySettings) -> dict[str, float]:
-    """Target sparsity (fraction of zeros) per prunable weight tensor; layers not listed stay dense."""
+    """Target sparsity (fraction of zeros, an exact count over the size) per prunable weight tensor.
+
+    Layers not listed stay dense; listed layers may have target 0 (ERK can leave a small layer dense)."""
     if scope == "none":
         return {}
-    weights = prunable_weights(model)
+    sizes = {n: p.numel() for n, p in prunable_weights(model).items()}
     fc = classifier_weight(model)
     if scope == "fc":
-        return {fc: rate}
-    shapes = {n: tuple(p.shape) for n, p in weights.items()}
-    fixed = {fc: settings.fc_rate} if scope == "backbone" else {}
-    pool = {n: s for n, s in shapes.items() if n not in fixed}
-    dist = erk(pool, rate) if settings.distribution == "erk" else {n: rate for n in pool}
-    return {**dist, **fixed}
+        return {fc: zero_count(sizes[fc], rate) / sizes[fc]}
+    fixed = {fc: zero_count(sizes[fc], settings.fc_rate) / sizes[fc]} if scope == "backbone" else {}
+    shapes = {n: tuple(p.shape) for n, p in prunable_weights(model).items() if n not in fixed}
+    dist = erk(shapes, rate) if settings.distribution == "erk" else {n: rate for n in shapes}
+    zeros = apportion({n: dist[n] * sizes[n] for n in shapes}, zero_count(sum(sizes[n] for n in shapes), rate))
+    return {**{n: zeros[n] / sizes[n] for n in shapes}, **fixed}
 
 
 def erk(shapes: dict[str, tuple[int, ...]], sparsity: float) -> dict[str, float]:
@@ -58,5 +75,16 @@ def erk(shapes: dict[str, tuple[int, ...]], sparsity: float) -> dict[str, float]
         over = [n for n in shapes if n not in dense and scale * raw[n] > 1.0]
         if not over:
             break
-        dense.add(max(over, key=lambda n: raw[n]))
+        dense.update(over)
     return {n: 0.0 if n in dense else 1.0 - scale * raw[n] for n in shapes}
+
+
+def apportion(shares: dict[str, float], total: int) -> dict[str, int]:
+    """Whole numbers close to `shares` that add up to `total`: floors, then one more for the largest
+    remainders (ties in order)."""
+    counts = {n: math.floor(x) for n, x in shares.items()}
+    missing = total - sum(counts.values())
+    by_remainder = sorted(shares, key=lambda n: counts[n] - shares[n])  # largest remainder first
+    for n in by_remainder[:max(missing, 0)]:
+        counts[n] += 1
+    return counts

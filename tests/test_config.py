@@ -15,7 +15,7 @@ def test_canonical_text_lists_every_parameter_and_the_key_is_its_hash():
     lines = cfg.text.splitlines()
     assert lines == sorted(lines)
     for expected in ("experiment.method = 'swast_cut'", "methods.swast_cut.prune_rate = 0.5",
-                     "pruners.magnitude.begin = 0.16", "train.weight_decay = 0.0005", "models.resnet18.width = 0.125"):
+                     "pruners.rigl.delta_t = 5", "train.weight_decay = 0.0005", "models.resnet18.width = 0.125"):
         assert expected in lines
     assert not any(line.startswith("runtime.") for line in lines)
 
@@ -43,14 +43,14 @@ def test_config_gin_reproduces_the_run(tmp_path):
 def test_macros_reach_the_method_and_spec():
     cfg = parse(CUT, bindings=("prune_rate = 0.7", "coreset_fraction = 0.05", "seed = 3", "label_noise = 0.1"))
     assert cfg.spec == {"dataset": "digits", "model": "resnet18", "method": "swast_cut", "selector": "random",
-                        "pruner": "magnitude", "coreset_fraction": 0.05, "prune_rate": 0.7, "label_noise": 0.1,
+                        "pruner": "rigl", "coreset_fraction": 0.05, "prune_rate": 0.7, "label_noise": 0.1,
                         "state_preservation": "complete", "fc_rate": 0.9, "seed": 3}
     assert cfg.method.scope == "backbone" and cfg.method.state_preservation == "complete"
 
 
 def test_unused_plugins_stay_out_of_the_key():
     cfg = parse("gin/digits/coreset_only.gin")
-    assert "pruners.none" not in cfg.text and "pruners.magnitude" not in cfg.text
+    assert "pruners.none" not in cfg.text and "pruners.rigl" not in cfg.text
     assert "sparsity." not in cfg.text and "preservation." not in cfg.text
 
 

@@ -137,8 +137,8 @@ def test_wandb_offline_leaves_a_run_folder_with_config_and_metrics(tmp_path, mon
     assert len(files) == 1
     info = summary(files[0])
     assert info["run"]["id"] == cfg.short_key and info["run"]["job_type"] == "swast_cut"
-    assert info["run"]["group"] == "digits-resnet18-swast_cut-random-magnitude-c0.1-p0.5-n0"
-    assert set(info["run"]["tags"]) == {"digits", "resnet18", "swast_cut", "random", "magnitude"}
+    assert info["run"]["group"] == "digits-resnet18-swast_cut-random-rigl-c0.1-p0.5-n0"
+    assert set(info["run"]["tags"]) == {"digits", "resnet18", "swast_cut", "random", "rigl"}
     assert info["config"]["run_key"] == cfg.key
     assert info["config"]["methods.swast_cut.prune_rate"] == 0.5
     accuracies = [row["test/accuracy"] for row in info["history"] if "test/accuracy" in row]

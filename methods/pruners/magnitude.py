@@ -3,7 +3,8 @@
 Each layer's sparsity rises from 0 to its target along the cubic schedule
 s(t) = s_f * (1 - (1 - (t - t1)/(t2 - t1))^3) between t1 = begin * T and t2 = end * T (T = the run's total
 optimizer steps; 0.16 and 0.6 as ProbMask's budget schedule), pruning every `delta_t` steps the
-smallest-magnitude weights of each layer. Pruned weights stay pruned: masks only shrink.
+smallest-magnitude weights of each layer to exactly its current count. Pruned weights stay pruned: masks
+only shrink. The masks live in the shared mechanism (`harness.masks`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import torch
 
 from harness.errors import ConfigError
-from harness.masks import Pruner, exact_zero_count
+from harness.masks import Pruner, cubic_ramp
 from harness.registry import register
+from harness.sparsity import zero_count
 
 
 @register("pruner", "magnitude")
@@ -20,8 +22,8 @@ class Magnitude(Pruner):
     def __init__(self, begin: float = 0.16, end: float = 0.6, delta_t: int = 100):
         if not 0.0 <= begin < end <= 1.0:
             raise ConfigError(f"pruners.magnitude needs 0 <= begin < end <= 1, got begin={begin}, end={end}")
-        if delta_t < 1:
-            raise ConfigError(f"pruners.magnitude.delta_t must be >= 1, got {delta_t}")
+        if not isinstance(delta_t, int) or delta_t < 1:
+            raise ConfigError(f"pruners.magnitude.delta_t must be an integer >= 1, got {delta_t!r}")
         self.begin, self.end, self.delta_t = begin, end, delta_t
 
     def setup(self, seed: int) -> None:
@@ -30,20 +32,24 @@ class Magnitude(Pruner):
 
     def schedule(self, done: int) -> float:
         """Fraction of the final sparsity reached after `done` optimizer steps."""
-        progress = min(max((done - self.first) / (self.last - self.first), 0.0), 1.0)
-        return 1.0 - (1.0 - progress) ** 3
+        return cubic_ramp(done, self.first, self.last)
+
+    def prunes_after(self, done: int) -> bool:
+        return self.first <= done <= self.last and ((done - self.first) % self.delta_t == 0 or done == self.last)
 
     def after_step(self, step: int) -> None:
         done = step + 1
-        if self.first <= done <= self.last and ((done - self.first) % self.delta_t == 0 or done == self.last):
+        if self.prunes_after(done):
             self.prune(self.schedule(done))
         self.apply_masks()
 
     @torch.no_grad()
     def prune(self, fraction: float) -> None:
         for name, p in self.params.items():
-            zeros = exact_zero_count(p.numel(), self.targets[name] * fraction)
+            zeros = zero_count(p.numel(), self.targets[name] * fraction)
+            if zeros == self.zeros[name]:
+                continue
             score = p.abs().flatten().masked_fill(~self.masks[name].flatten(), -1.0)  # pruned stay pruned
             mask = torch.ones(p.numel(), dtype=torch.bool, device=p.device)
             mask[torch.topk(score, zeros, largest=False, sorted=False).indices] = False
-            self.masks[name] = mask.view_as(p)
+            self.set_mask(name, mask, zeros)
