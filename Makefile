@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install smoke test test-fast lint clean
+.PHONY: install smoke test test-fast lint bench-selectors clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test-fast: install  ## the fast tests only (seconds)
 
 lint: install
 	$(PY) -m ruff check .
+
+bench-selectors: install  ## selection time of every selector on CIFAR-shaped probes, and the probe pass
+	$(PY) -m benchmarks.selector_speed
 
 clean:
 	rm -rf $(VENV) results/runs results/tables results/figures results/bench

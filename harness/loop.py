@@ -251,6 +251,7 @@ class Training:
             "optimizer": self.optimizer.state_dict(),
             "pruner": self.pruner.state_dict(),
             "preservation": self.preservation.state_dict(),
+            "selector": self.selector.state_dict(),
             "subset": {"indices": self.subset.indices, "weights": self.subset.weights},
             "history": self.history,
             "timers": vars(self.timers),
@@ -262,6 +263,7 @@ class Training:
         self.optimizer.load_state_dict(state["optimizer"])
         self.pruner.load_state_dict(state["pruner"])
         self.preservation.load_state_dict(state["preservation"])
+        self.selector.load_state_dict(state.get("selector", {}))
         self.subset = Coreset(state["subset"]["indices"].to(self.device), state["subset"]["weights"].to(self.device))
         self.history = state["history"]
         self.timers = Timers(**state["timers"])
