@@ -6,19 +6,26 @@ of CIFAR-10 (N = 50,000, d = 512, 10 classes) and of CIFAR-100 (100 classes), at
 exactly the budget came back; then the time of one probe pass of the smoke-scale model. The probes are
 synthetic (non-negative "post-ReLU" embeddings around class means, logits from them) with a validation
 probe of 10% for GLISTER: timings, not accuracy, are what this measures.
+
+OpenMP threads that spin while they wait make every parallel operation of a selection loop wait for a
+descheduled thread when other processes share the cores (5 to 10 times slower on a busy 2-core machine), so
+this sets OMP_WAIT_POLICY=PASSIVE unless the environment already says otherwise; the header prints it.
 """
 
-from __future__ import annotations
+import os
 
-import argparse
-import statistics
-import time
+if __name__ == "__main__":  # run as the benchmark (not imported): before torch loads OpenMP, which reads it once
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
 
-from harness import registry
-from harness.rng import generator
-from harness.selection import Probe, SelectionContext, check_coreset
+import torch  # noqa: E402
+
+from harness import registry  # noqa: E402
+from harness.rng import generator  # noqa: E402
+from harness.selection import Probe, SelectionContext, check_coreset  # noqa: E402
 
 SHAPES = {"CIFAR-10": 10, "CIFAR-100": 100}
 
@@ -59,6 +66,7 @@ def time_selector(name: str, probe: Probe, budget: int, num_classes: int, repeat
 def probe_pass_time(repeats: int) -> list[tuple[str, float]]:
     """One probe pass of the smoke-scale model (ResNet-18 at width 0.125) over digits' training split and
     over a CIFAR-10-shaped smoke split (2,000 images of 3x32x32)."""
+    from harness import models  # noqa: F401  (registers the architectures)
     from harness.augment import Normalize
     from harness.selection import probe_pass
 
@@ -84,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per cell; the median is shown")
     parser.add_argument("--fraction", type=float, default=0.1, help="coreset fraction (default 0.1)")
     parser.add_argument("--selectors", nargs="*", default=None, help="only these (default: all but 'full')")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import methods  # noqa: F401  (registers the selectors)
 
@@ -93,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = int(args.fraction * n + 0.5)
     probes = {shape: synthetic_probe(n, d, k, seed=1, val=n // 10) for shape, k in SHAPES.items()}
     print(f"selection time, median of {args.repeats}, N = {n:,}, d = {d}, budget = {budget:,} "
-          f"({args.fraction:g}), {torch.get_num_threads()} threads, device cpu")
+          f"({args.fraction:g}), {torch.get_num_threads()} threads (OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY')}), device cpu, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"| selector | {' | '.join(f'{s} ({k} classes)' for s, k in SHAPES.items())} | exactly the budget |")
     print(f"|---|{'---:|' * len(SHAPES)}---|")
     for name in names:
@@ -107,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"probe pass of the smoke model (ResNet-18, width 0.125), median of {args.repeats}")
     for what, seconds in probe_pass_time(args.repeats):
         print(f"| {what} | {seconds:.3f} s |")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 

@@ -159,6 +159,10 @@ class ClassLayout:
     valid: torch.Tensor  # bool [C, n_max]
     counts: torch.Tensor  # int64 [C]
 
+    def groups(self) -> list[torch.Tensor]:
+        """The positions of each class's samples, one tensor per class."""
+        return [self.members[c, :n] for c, n in enumerate(self.counts.tolist())]
+
     @staticmethod
     def of(labels: torch.Tensor, num_classes: int) -> ClassLayout:
         device = labels.device

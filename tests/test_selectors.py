@@ -295,6 +295,14 @@ def test_el2n_keeps_high_scores_before_the_midpoint_and_low_scores_after(probe):
             assert scores[inside].min() >= scores[~inside].max()
         else:
             assert scores[inside].max() <= scores[~inside].min()
+    balanced = registry.build("selector", "el2n", per_class=True)
+    coreset = balanced.select(probe, 50, generator(0), ctx(epoch=15))
+    assert torch.bincount(probe.labels[coreset.indices], minlength=K).tolist() == class_budgets(probe.labels, 50, K)
+    for c in range(K):
+        mine = probe.labels == c
+        inside = torch.zeros(N, dtype=torch.bool)
+        inside[coreset.indices] = True
+        assert scores[inside & mine].max() <= scores[~inside & mine].min()  # the lowest of each class
     flipped = registry.build("selector", "el2n", switch_at=0.0, late="high")
     assert flipped.end(ctx(epoch=1)) == "high"
     with pytest.raises(ConfigError, match=r"selectors.el2n.late must be one of high, low, got 'middle'"):

@@ -24,14 +24,12 @@ REFRESH = 32  # stale candidates whose gains are recomputed together
 @register("selector", "craig")
 class Craig(Selector):
     def select(self, probe: Probe, budget: int, rng: torch.Generator, ctx: SelectionContext) -> Coreset:
-        layout = ClassLayout.of(probe.labels, ctx.num_classes)
-        quota = class_budgets(probe.labels, budget, ctx.num_classes)
+        groups = ClassLayout.of(probe.labels, ctx.num_classes).groups()
         e = error_vectors(probe.logits, probe.labels)
         picked, weights = [], []
-        for c, k in enumerate(quota):
+        for members, k in zip(groups, class_budgets(probe.labels, budget, ctx.num_classes), strict=True):
             if k == 0:
                 continue
-            members = layout.members[c, :int(layout.counts[c])]
             dist = gradient_distances(e[members], probe.embeddings[members])
             sim = dist.max() - dist
             del dist

@@ -47,14 +47,13 @@ class GradMatch(Selector):
     def select(self, probe: Probe, budget: int, rng: torch.Generator, ctx: SelectionContext) -> Coreset:
         layout = ClassLayout.of(probe.labels, ctx.num_classes)
         quota = torch.tensor(class_budgets(probe.labels, budget, ctx.num_classes), device=probe.labels.device)
-        picked, weights = [], []
+        groups, picked, weights = layout.groups(), [], []
         for classes in _chunks(layout, probe.embeddings.shape[1] + 1):
             support, coef = omp(class_atoms(probe, layout, classes), layout.valid[classes], quota[classes],
                                 self.lam)
             for row, c in enumerate(classes.tolist()):
-                members = layout.members[c, :int(layout.counts[c])]
-                chosen, w = _top_up(support[row], coef[row], len(members), int(quota[c]), rng)
-                picked.append(members[chosen])
+                chosen, w = _top_up(support[row], coef[row], len(groups[c]), int(quota[c]), rng)
+                picked.append(groups[c][chosen])
                 weights.append(w)
         idx = torch.cat(picked)
         return Coreset(probe.indices[idx], torch.cat(weights).float())

@@ -21,10 +21,9 @@ from harness.selection import ClassLayout, Coreset, Probe, SelectionContext, Sel
 @register("selector", "moderate")
 class Moderate(Selector):
     def select(self, probe: Probe, budget: int, rng: torch.Generator, ctx: SelectionContext) -> Coreset:
-        layout = ClassLayout.of(probe.labels, ctx.num_classes)
+        groups = ClassLayout.of(probe.labels, ctx.num_classes).groups()
         picked = []
-        for c, k in enumerate(class_budgets(probe.labels, budget, ctx.num_classes)):
-            members = layout.members[c, :int(layout.counts[c])]
+        for members, k in zip(groups, class_budgets(probe.labels, budget, ctx.num_classes), strict=True):
             dist = centre_distances(probe.embeddings[members])
             start = (len(members) - k) // 2
             picked.append(members[torch.argsort(dist, stable=True)[start:start + k]])
