@@ -1,12 +1,21 @@
-# swast-bench: `make smoke` runs the main job at smoke scale, `make test` runs the tests.
+# swast-bench: `make table1` builds the paper's Table 1 (smoke scale by default), `make test` runs the tests.
 # Both create .venv and install the project into it first (once; again when pyproject.toml changes).
+#
+#   make table1                                                   smoke scale: digits, a 2-core CPU, offline
+#   make table1 SCALE=paper EXECUTOR=slurm CLUSTER=slurm/example.gin   the paper's grid, 5 seeds, on a cluster
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install smoke test test-fast lint bench-selectors clean
+SCALE    ?= smoke
+EXECUTOR ?= local
+CLUSTER  ?=
+SUITES   := table1 table2 table3 table4 table5 preservation fig7
+SUITE_FLAGS = --scale $(SCALE) --executor $(EXECUTOR) $(if $(CLUSTER),--cluster $(CLUSTER),)
+
+.PHONY: install smoke test test-fast lint bench-selectors clean slurm-up slurm-down slurm-status tables $(SUITES)
 
 install: $(STAMP)
 
@@ -19,11 +28,26 @@ $(STAMP): pyproject.toml
 smoke: install  ## one SWaST-cut run on scikit-learn's digits, seconds on a CPU, offline
 	$(PY) -m harness.run gin/digits/swast_cut.gin
 
+$(SUITES): install  ## run a suite's missing runs, wait, and write results/tables/<suite>.{md,tex}
+	$(PY) -m benchmarks run $@ $(SUITE_FLAGS) --wait
+	$(PY) -m benchmarks collect $@ --scale $(SCALE)
+
+tables: table1 table2 table3 table4 table5  ## the paper's five tables
+
 test: install  ## every test, the slow end-to-end ones included
 	$(PY) -m pytest -m "slow or not slow"
 
 test-fast: install  ## the fast tests only (seconds)
 	$(PY) -m pytest
+
+slurm-up:  ## as root on Debian: install, configure and start a one-node SLURM cluster on this machine (idempotent)
+	bash slurm/local-cluster.sh up
+
+slurm-down:  ## stop the one-node SLURM cluster's daemons
+	bash slurm/local-cluster.sh down
+
+slurm-status:  ## what the one-node SLURM cluster runs; fails when it is not ready
+	bash slurm/local-cluster.sh status
 
 lint: install
 	$(PY) -m ruff check .

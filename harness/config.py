@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gin
+
 from harness import datasets, models, registry  # noqa: F401  (datasets and models register on import)
 from harness.errors import ConfigError, call_configurable
 from harness.method import Method
@@ -81,6 +82,8 @@ class RunConfig:
             "coreset_fraction": m.coreset_fraction,
             "prune_rate": m.prune_rate,
             "label_noise": self.data.label_noise,
+            "state_preservation": m.state_preservation,
+            "fc_rate": self.sparsity.fc_rate if m.scope == "backbone" else None,
             "seed": self.experiment.seed,
         }
 

@@ -8,16 +8,16 @@ and everything moved to the training device, where batches are later sliced, aug
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from harness import registry
+from harness import files, registry
 from harness.errors import ConfigError
 from harness.rng import derive_seed, generator
 from harness.settings import DataSettings
@@ -184,41 +184,37 @@ def resolve_cache_dir(cache_dir: str | None) -> Path:
 
 
 def read_image_folder(folder: Path, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Images under `folder/<class>/...` as uint8 [N, 3, H, W] and labels by sorted class name.
-
-    The decoded tensors are cached under `cache_dir`, keyed by the tree's file names, sizes and times.
-    """
+    """Images under `folder/<class>/...` (any depth) as uint8 [N, 3, H, W], labelled by sorted class name."""
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
     if not classes:
         raise ConfigError(f"no class folders in {folder}: expected {folder}/<class>/<image files>")
-    files, labels = [], []
+    paths, labels = [], []
     for label, name in enumerate(classes):
         for path in sorted((folder / name).rglob("*")):
             if path.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(path)
+                paths.append(path)
                 labels.append(label)
-    if not files:
+    if not paths:
         raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
+    x, y = read_images(paths, labels, cache_dir)
+    return x, y, classes
 
-    fingerprint = hashlib.sha256(str(folder.resolve()).encode())
-    for path in files:
+
+def read_images(paths: list[Path], labels: list[int], cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode image files into uint8 [N, 3, H, W] once; later calls read the cached tensors, keyed by the
+    files' paths, sizes and modification times and their labels."""
+    fingerprint = hashlib.sha256()
+    for path, label in zip(paths, labels, strict=True):
         st = path.stat()
-        fingerprint.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    cache = cache_dir / f"folder-{fingerprint.hexdigest()[:20]}.pt"
+        fingerprint.update(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{label}\n".encode())
+    cache = cache_dir / f"images-{fingerprint.hexdigest()[:20]}.pt"
     if cache.is_file():
         cached = torch.load(cache, weights_only=True)
-        return cached["x"], cached["y"], classes
-
-    x = _decode_images(files)
-    y = torch.tensor(labels, dtype=torch.int64)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as tmp:
-            torch.save({"x": x, "y": y}, tmp)
-        os.replace(tmp.name, cache)
-    except OSError:
-        pass  # an unwritable cache only costs decoding time next run
-    return x, y, classes
+        return cached["x"], cached["y"]
+    x, y = _decode_images(paths), torch.tensor(labels, dtype=torch.int64)
+    with contextlib.suppress(OSError):  # an unwritable cache only costs decoding time next run
+        files.save_torch(cache, {"x": x, "y": y})
+    return x, y
 
 
 def _decode_images(files: list[Path]) -> torch.Tensor:

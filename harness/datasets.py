@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from harness.data import Augment, RawData, read_image_folder, stratified_split
+from harness.data import Augment, RawData, read_image_folder, read_images, stratified_split
 from harness.errors import ConfigError
 from harness.registry import register
 from harness.rng import generator
@@ -114,3 +114,28 @@ def cifar100(root: str, download: bool, cache_dir: Path, source: str = "torchvis
 def folder(root: str, cache_dir: Path, pad: int = 4, flip: bool = True) -> RawData:
     """Any class-per-folder image tree with `train/` and `test/` under data_root; images share one size."""
     return _folder_tree(root, cache_dir, Augment(pad=pad, flip=flip), None, "folder")
+
+
+@register("dataset", "tinyimagenet")
+def tinyimagenet(root: str, cache_dir: Path) -> RawData:
+    """Tiny ImageNet-200 as distributed: `train/<wnid>/images/*.JPEG`, and `val/images/*.JPEG` labelled by
+    `val/val_annotations.txt`. Its labelled validation split serves as the test split (the test split has no
+    labels); the run's own validation split is held out of `train` as for every dataset."""
+    base = Path(root)
+    annotations = base / "val" / "val_annotations.txt"
+    if not (base / "train").is_dir() or not annotations.is_file():
+        raise ConfigError(f"tinyimagenet: expected {root}/train/<wnid>/images/ and {root}/val/val_annotations.txt "
+                          f"under {str(base.resolve())!r} (the tiny-imagenet-200 folder)")
+    train_x, train_y, classes = read_image_folder(base / "train", cache_dir)
+    index = {wnid: i for i, wnid in enumerate(classes)}
+    paths, labels = [], []
+    for line in annotations.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) < 2:
+            continue
+        if parts[1] not in index:
+            raise ConfigError(f"tinyimagenet: {annotations} names class {parts[1]!r}, which has no train folder")
+        paths.append(base / "val" / "images" / parts[0])
+        labels.append(index[parts[1]])
+    test_x, test_y = read_images(paths, labels, cache_dir)
+    return RawData(train_x, train_y, test_x, test_y, classes, Augment(pad=4, flip=True), f"tinyimagenet in {root}")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gin
+
 from harness.errors import ConfigError, call_configurable
 
 KINDS = ("dataset", "model", "selector", "pruner", "method")

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import submitit
+
 from harness import config, runner
 from harness.errors import ConfigError
 
@@ -51,6 +53,34 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(summary(result, Path(args.out) / cfg.short_key))
     return 0 if result["status"] == "ok" else 1
+
+
+class RunBatch(submitit.helpers.Checkpointable):
+    """What a suite's job executes: several runs in one process, each from strings (gin files, bindings, key).
+
+    Checkpointable: on timeout or preemption submitit requeues the same call; finished runs are then skipped
+    and the interrupted one resumes from its own checkpoint.
+    """
+
+    def __call__(self, runs: list[tuple[list[str], list[str], str]], runs_root: str,
+                 threads: int | None = None) -> list[tuple[str, str]]:
+        import methods  # noqa: F401  (registers the plug-ins in the job's process)
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        outcome = []
+        for files, bindings, key in runs:
+            try:
+                cfg = config.parse(files, [*bindings, "runtime.progress = False"])
+                if cfg.key != key:
+                    raise ConfigError(f"the configuration changed since submission (key {cfg.key[:16]}, "
+                                      f"submitted {key[:16]}); plan the suite again")
+                outcome.append((key, runner.execute(cfg, Path(runs_root))["status"]))
+            except Exception as e:  # one broken run must not take the rest of the batch with it
+                outcome.append((key, f"error: {type(e).__name__}: {e}"))
+        return outcome
 
 
 def summary(result: dict, run_dir: Path) -> str:

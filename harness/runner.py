@@ -19,9 +19,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import gin
 import torch
 
-import gin
 from harness import data as data_module
 from harness import files, registry
 from harness.config import PROJECT_ROOT, RunConfig

@@ -54,9 +54,8 @@ def plan(train: TrainSettings, coreset_fraction: float, selects: bool, num_train
 
 
 def batch_bounds(n: int, batch_size: int) -> list[int]:
-    """Start offsets of the batches of an epoch over `n` samples, then `n`. A last batch of a single sample
-    joins the one before it: BatchNorm cannot normalise one sample (on 1x1 feature maps it refuses to)."""
-    bounds = list(range(0, n, batch_size)) + [n]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
-        del bounds[-2]
-    return bounds
+    """Start offsets of an epoch's batches over `n` samples, then `n`: ceil(n / batch_size) batches of nearly
+    equal size. A ragged last batch (194 = 6 x 32 + 2) would feed BatchNorm two samples and skew its running
+    statistics; equal batches (7 of 27-28) keep every step alike."""
+    count = max(1, math.ceil(n / batch_size))
+    return [round(i * n / count) for i in range(count + 1)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gin
+
 from harness.errors import ConfigError
 
 SELECTION_RULES = ("explicit", "modulo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -42,9 +43,26 @@ def cifar10_folder(tmp_path_factory) -> Path:
     return target
 
 
-def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    python = shutil.which("python") if os.environ.get("VIRTUAL_ENV") else None
-    import sys
+def run_cli(*args: str, module: str = "harness.run", timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python -m <module> args...` in a fresh process, from the project folder."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
 
-    return subprocess.run([python or sys.executable, "-m", "harness.run", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+def local_cluster(command: str) -> subprocess.CompletedProcess:
+    """`slurm/local-cluster.sh <command>` (up, down, status)."""
+    return subprocess.run(["bash", str(ROOT / "slurm" / "local-cluster.sh"), command], capture_output=True,
+                          text=True, timeout=1200)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """Start (or find running) the one-node cluster; its `up` output."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("the test SLURM cluster needs root: slurm/local-cluster.sh installs packages and starts daemons")
+    if not (Path("/etc/debian_version").is_file() and shutil.which("apt-get")):
+        pytest.skip("the test SLURM cluster needs a Debian-like system with apt-get")
+    out = local_cluster("up")
+    if out.returncode != 0:
+        pytest.fail(f"slurm/local-cluster.sh up failed:\n{out.stdout}{out.stderr}")
+    return out.stdout

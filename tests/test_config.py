@@ -44,7 +44,7 @@ def test_macros_reach_the_method_and_spec():
     cfg = parse(CUT, bindings=("prune_rate = 0.7", "coreset_fraction = 0.05", "seed = 3", "label_noise = 0.1"))
     assert cfg.spec == {"dataset": "digits", "model": "resnet18", "method": "swast_cut", "selector": "random",
                         "pruner": "magnitude", "coreset_fraction": 0.05, "prune_rate": 0.7, "label_noise": 0.1,
-                        "seed": 3}
+                        "state_preservation": "complete", "fc_rate": 0.9, "seed": 3}
     assert cfg.method.scope == "backbone" and cfg.method.state_preservation == "complete"
 
 

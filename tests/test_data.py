@@ -83,7 +83,7 @@ def test_folder_dataset_reads_class_folders_and_caches_them(tmp_path, monkeypatc
     _write_tree(tmp_path / "tree")
     d = load("folder", root=str(tmp_path / "tree"), val_fraction=0.0)
     assert d.train_x.shape == (6, 3, 6, 6) and d.train_y.tolist() == [0, 0, 0, 1, 1, 1]
-    assert len(list((tmp_path / "cache").glob("folder-*.pt"))) == 2
+    assert len(list((tmp_path / "cache").glob("images-*.pt"))) == 2
     again = load("folder", root=str(tmp_path / "tree"), val_fraction=0.0)
     assert torch.equal(again.train_x, d.train_x)
 
@@ -121,3 +121,29 @@ def test_real_cifar10_copy_loads_through_the_folder_source(cifar10_folder):
     assert d.train_x.shape[1:] == (3, 32, 32) and d.num_classes == 10
     assert torch.bincount(d.test_y).tolist() == [1000] * 10
     assert torch.allclose(d.mean, torch.tensor([0.4939, 0.4835, 0.4475]), atol=0.003)
+
+
+def test_tinyimagenet_layout_with_annotated_validation_split(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "tiny-imagenet-200"
+    g = generator(0)
+    wnids = ["n01443537", "n01629819", "n01641577"]
+    lines = []
+    for c, wnid in enumerate(wnids):
+        (root / "train" / wnid / "images").mkdir(parents=True)
+        (root / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+        for i in range(4):
+            img = torch.randint(0, 256, (8, 8, 3), generator=g, dtype=torch.uint8).numpy()
+            Image.fromarray(img).save(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", format="JPEG")
+        lines.append(f"val_{c}.JPEG\t{wnid}\t0\t0\t8\t8")
+    (root / "val" / "images").mkdir(parents=True)
+    for c in range(3):
+        img = torch.full((8, 8, 3), 40 * c, dtype=torch.uint8).numpy()
+        Image.fromarray(img).save(root / "val" / "images" / f"val_{c}.JPEG", format="JPEG")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(reversed(lines)) + "\n")
+    d = load("tinyimagenet", root=str(root), val_fraction=0.0)
+    assert d.train_x.shape == (12, 3, 8, 8) and d.train_y.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert d.test_y.tolist() == [2, 1, 0] and d.num_classes == 3
+    with pytest.raises(ConfigError, match="tinyimagenet: expected"):
+        load("tinyimagenet", root=str(tmp_path / "elsewhere"))

@@ -37,7 +37,10 @@ def test_cosine_learning_rate_per_epoch():
     assert [round(s.lr(t), 6) for t in (1, 2, 3, 4)] == [0.1, 0.085355, 0.05, 0.014645]
 
 
-def test_a_single_leftover_sample_joins_the_previous_batch():
-    assert batch_bounds(129, 32) == [0, 32, 64, 96, 129]
-    assert batch_bounds(130, 32) == [0, 32, 64, 96, 128, 130]
-    assert batch_bounds(1, 32) == [0, 1]
+def test_batches_are_nearly_equal_and_at_most_the_batch_size():
+    for n, b in [(129, 32), (194, 32), (45000, 128), (4500, 128), (7, 32), (1, 32), (64, 32)]:
+        bounds = batch_bounds(n, b)
+        sizes = [e - s for s, e in zip(bounds[:-1], bounds[1:], strict=True)]
+        assert bounds[0] == 0 and bounds[-1] == n and len(sizes) == -(-n // b)
+        assert max(sizes) <= b and max(sizes) - min(sizes) <= 1
+    assert batch_bounds(194, 32) == [0, 28, 55, 83, 111, 139, 166, 194]

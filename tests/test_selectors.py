@@ -80,15 +80,30 @@ def test_per_class_selectors_keep_every_class_and_the_class_budgets(name):
         assert per_class == class_budgets(labels, budget, K) and min(per_class) >= 1
 
 
-@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
-def test_the_dataset_files_bind_the_papers_selector_and_the_experiments_agree(dataset, tmp_path):
+PAPER_DEFAULTS = {"cifar10": "gradmatch", "cifar100": "gradmatch", "tinyimagenet": "moderate", "imagenet": "el2n"}
+
+
+@pytest.mark.parametrize("dataset", sorted(PAPER_DEFAULTS))
+def test_the_dataset_files_bind_the_papers_selector_and_the_experiments_agree(dataset):
+    import gin
+
+    gin.clear_config()
+    gin.parse_config_file(str(ROOT / f"gin/datasets/{dataset}.gin"))
+    assert gin.query_parameter("%selector") == PAPER_DEFAULTS[dataset]
+    gin.clear_config()
+    experiments = sorted((ROOT / "gin" / dataset).glob("*.gin"))
+    assert len(experiments) == 5
+    for path in experiments:
+        lines = [line for line in path.read_text().splitlines() if line.startswith("selector =")]
+        assert lines == [f"selector = '{PAPER_DEFAULTS[dataset]}'"], path.name
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "tinyimagenet"])
+def test_an_experiment_without_its_selector_line_gets_the_datasets_default(dataset, tmp_path):
     experiment = (ROOT / f"gin/{dataset}/coreset_only.gin").read_text()
     without = "\n".join(line for line in experiment.splitlines() if not line.startswith("selector ="))
     (tmp_path / "no_selector_line.gin").write_text(without)
-    assert parse(str(tmp_path / "no_selector_line.gin")).method.selector == "gradmatch"  # the dataset default
-    for method in ("coreset_only", "swast_trim", "swast_cut"):
-        cfg = parse(f"gin/{dataset}/{method}.gin", bindings=("pruner = 'magnitude'",))  # whatever pruner exists
-        assert cfg.method.selector == "gradmatch"
+    assert parse(str(tmp_path / "no_selector_line.gin")).method.selector == PAPER_DEFAULTS[dataset]
 
 
 def test_class_budgets_sum_exactly_and_stay_at_the_ceiling_or_one_below():

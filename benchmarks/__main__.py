@@ -1,0 +1,266 @@
+"""`python -m benchmarks {list,plan,run,status,collect} SUITE ...`: the paper's tables as suites of runs.
+
+  list                      the suites
+  plan SUITE                the runs, how many are done, the compute they need, how they would be sent
+  run SUITE                 send the runs without a valid result.json (packed several per job); --wait to wait
+  status SUITE              done / failed / started / missing (--follow: until nothing is in flight)
+  collect SUITE             read the results and write results/tables/SUITE.{md,tex}
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import benchmarks
+from benchmarks.suite import SCALES, SEEDS, Suite, write_table
+from harness.errors import ConfigError
+
+EXECUTORS = ("auto", "slurm", "local", "debug")
+
+
+def suites() -> dict[str, Suite]:
+    found = {}
+    for info in pkgutil.iter_modules(benchmarks.__path__):
+        if info.name.startswith("_") or info.name == "suite":
+            continue
+        module = importlib.import_module(f"benchmarks.{info.name}")
+        if isinstance(getattr(module, "SUITE", None), Suite):
+            found[module.SUITE.name] = module.SUITE
+    return dict(sorted(found.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("list", "plan", "run", "status", "collect"))
+    parser.add_argument("suite", nargs="?")
+    parser.add_argument("--scale", default="smoke", choices=SCALES)
+    parser.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds per cell (default {SEEDS})")
+    parser.add_argument("--executor", default="auto", choices=EXECUTORS,
+                        help="auto: SLURM when `srun` is on PATH, else local processes")
+    parser.add_argument("--cluster", metavar="PROFILE.gin", help="cluster profile, e.g. slurm/example.gin")
+    parser.add_argument("--results", default="results", metavar="DIR",
+                        help="results folder: runs/, tables/ and submitit/ go under it (default: results)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="local executor: jobs at once (default: one per GPU, "
+                        "else one per CPU core)")
+    parser.add_argument("--retry-failed", action="store_true", help="run: send failed runs again")
+    parser.add_argument("--wait", action="store_true", help="run: wait for the jobs to finish")
+    parser.add_argument("--follow", action="store_true", help="status: follow until nothing is in flight")
+    args = parser.parse_args(argv)
+
+    import methods  # noqa: F401  (the plug-ins the suites' runs use)
+
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
+
+
+def _suite(args) -> Suite:
+    known = suites()
+    if args.suite not in known:
+        raise ConfigError(f"unknown suite {args.suite!r}; suites: {', '.join(known)}")
+    return known[args.suite]
+
+
+def _kind(args) -> str:
+    if args.executor != "auto":
+        return args.executor
+    return "slurm" if shutil.which("srun") else "local"
+
+
+def _profile(args):
+    from harness.cluster import ClusterProfile, load
+
+    return load(args.cluster) if args.cluster else ClusterProfile()
+
+
+def _concurrency(args, kind: str, profile) -> int:
+    """How many jobs run at once: the array parallelism on SLURM; locally --jobs (default: one per GPU, else
+    one per CPU core)."""
+    if kind == "slurm":
+        return profile.array_parallelism
+    if args.jobs:
+        return args.jobs
+    import os
+
+    import torch
+
+    return torch.cuda.device_count() or os.cpu_count() or 1
+
+
+def _work(suite: Suite, args):
+    from harness.launch import Work
+
+    return [Work(p.files, p.bindings, p.key) for p in suite.plan(args.scale, args.seeds)]
+
+
+def _paths(args, suite: Suite):
+    root = Path(args.results)
+    return root / "runs", root / "submitit" / suite.name, root / "tables"
+
+
+def cmd_list(args) -> int:
+    for name, suite in suites().items():
+        print(f"{name:14s} {suite.title}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from harness.launch import Ledger, run_state
+
+    suite = _suite(args)
+    planned = suite.plan(args.scale, args.seeds)
+    runs_root, jobs_folder, _ = _paths(args, suite)
+    states = Counter(run_state(runs_root, p.key) for p in planned)
+    held = Ledger(jobs_folder).live_keys()
+    print(f"{suite.title}: {len(planned)} runs at {args.scale} scale, {args.seeds} seeds")
+    cells = Counter((p.spec["dataset"], p.spec["model"], p.spec["method"]) for p in planned)
+    for (dataset, model, method), n in sorted(cells.items()):
+        print(f"  {dataset:13s} {model:10s} {method:13s} {n:4d} runs")
+    print("state: " + ", ".join(f"{states[s]} {s}" for s in ("done", "failed", "started", "missing")) +
+          f"; {len(held)} held by live jobs")
+    print(_estimate(planned, runs_root, states))
+    kind = _kind(args)
+    profile = _profile(args)
+    todo = len(planned) - states["done"]
+    print(_sending(kind, profile, todo, _concurrency(args, kind, profile)))
+    return 0
+
+
+def _estimate(planned, runs_root: Path, states: Counter) -> str:
+    from harness.results import collect
+
+    finished = collect(runs_root, [p.key for p in planned]).ok
+    todo = len(planned) - states["done"]
+    if finished.empty:
+        return f"compute: {todo} runs to go; no finished run of this suite yet to estimate their time from"
+    per_run = finished["time_s"].mean()
+    return (f"compute: {todo} runs to go, about {todo * per_run / 3600:.2f} device-hours "
+            f"(mean {per_run:.1f} s per finished run of this suite, {len(finished)} finished)")
+
+
+def _sending(kind: str, profile, todo: int, concurrency: int) -> str:
+    import math
+
+    if kind == "slurm":
+        jobs = math.ceil(todo / profile.runs_per_job) if todo else 0
+        lines = [f"sending: a SLURM job array of {jobs} tasks, {profile.runs_per_job} run(s) each; sbatch options:"]
+        options = {"partition": profile.partition or "(the cluster's default)",
+                   "array": f"0-{max(jobs - 1, 0)}%{min(max(jobs, 1), profile.array_parallelism)}",
+                   "time": f"{profile.timeout_min} min", "cpus-per-task": profile.cpus_per_task,
+                   "mem": f"{profile.mem_gb:g} GB", "gpus-per-node": profile.gpus_per_node,
+                   "signal": f"USR2@{profile.signal_delay_s} (checkpoint and requeue before the time limit)",
+                   **profile.additional_parameters}
+        lines += [f"  --{k} {v}" for k, v in options.items()]
+        lines += [f"  setup: {line}" for line in profile.setup]
+        return "\n".join(lines)
+    jobs = min(todo, concurrency)
+    return f"sending: {jobs} {kind} job(s) running {todo} runs, one after the other within each job"
+
+
+def cmd_run(args) -> int:
+    from harness.launch import Ledger, submit, to_send
+
+    suite = _suite(args)
+    runs_root, jobs_folder, _ = _paths(args, suite)
+    work = _work(suite, args)
+    kind = _kind(args)
+    profile = _profile(args)
+    concurrency = _concurrency(args, kind, profile)
+    send = to_send(work, runs_root, args.retry_failed, Ledger(jobs_folder).live_keys())
+    done = len(work) - len(send)
+    if not send:
+        print(f"{suite.name}: nothing to send ({done} of {len(work)} runs done or in flight)")
+    else:
+        jobs = submit(send, runs_root, jobs_folder, kind, profile, concurrency)
+        print(f"{suite.name}: sent {len(send)} runs in {len(jobs)} {kind} job(s) "
+              f"({done} of {len(work)} already done or in flight); jobs: {jobs_folder}")
+        if args.wait:
+            _wait(jobs, work, runs_root)
+    if args.wait:
+        return _report(work, runs_root)
+    return 0
+
+
+def _wait(jobs, work, runs_root: Path) -> None:
+    import submitit
+    from tqdm import tqdm
+
+    from harness.launch import run_state
+
+    total = len(work)
+    with tqdm(total=total, unit="run", desc="runs done", file=sys.stderr, dynamic_ncols=True) as bar:
+        for job in jobs:
+            if isinstance(job, submitit.DebugJob):
+                job.result()  # a debug job runs in this process when its result is asked for
+        while True:
+            done = sum(run_state(runs_root, w.key) in ("done", "failed") for w in work)
+            bar.update(done - bar.n)
+            if all(job.done() for job in jobs):
+                break
+            time.sleep(2)
+    for job in jobs:
+        try:
+            for key, outcome in job.result():
+                if outcome not in ("ok", "failed"):
+                    print(f"run {key[:16]}: {outcome}", file=sys.stderr)
+        except Exception as e:  # the job itself died (killed, out of memory, ...)
+            print(f"job {job.job_id} ended without a result: {str(e).splitlines()[0] if str(e) else e}",
+                  file=sys.stderr)
+
+
+def _report(work, runs_root: Path) -> int:
+    from harness.launch import run_state
+
+    states = Counter(run_state(runs_root, w.key) for w in work)
+    print(", ".join(f"{states[s]} {s}" for s in ("done", "failed", "started", "missing")))
+    return 0 if states["done"] == len(work) else 1
+
+
+def cmd_status(args) -> int:
+    from harness.launch import Ledger
+
+    suite = _suite(args)
+    runs_root, jobs_folder, _ = _paths(args, suite)
+    work = _work(suite, args)
+    ledger = Ledger(jobs_folder)
+    while True:
+        held = ledger.live_keys()
+        code = _report(work, runs_root)
+        print(f"{len(held)} runs held by live jobs")
+        if not args.follow or not held:
+            return code
+        time.sleep(10)
+
+
+def cmd_collect(args) -> int:
+    from harness.results import collect
+
+    suite = _suite(args)
+    runs_root, _, tables = _paths(args, suite)
+    planned = suite.plan(args.scale, args.seeds)
+    collection = collect(runs_root, [p.key for p in planned])
+    for problem in collection.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    missing = len(planned) - len(collection.frame)
+    if missing:
+        print(f"warning: {missing} of {len(planned)} runs have no result yet; their cells show what exists",
+              file=sys.stderr)
+    md, tex = write_table(suite.table(collection, args.scale, args.seeds), tables)
+    print(f"{suite.name}: {len(collection.ok)} of {len(planned)} runs in the table -> {md}, {tex}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "plan": cmd_plan, "run": cmd_run, "status": cmd_status, "collect": cmd_collect}
+
+if __name__ == "__main__":
+    sys.exit(main())
