@@ -15,7 +15,7 @@ CLUSTER  ?=
 SUITES   := table1 table2 table3 table4 table5 preservation fig7
 SUITE_FLAGS = --scale $(SCALE) --executor $(EXECUTOR) $(if $(CLUSTER),--cluster $(CLUSTER),)
 
-.PHONY: install smoke test test-fast lint bench-pruners clean slurm-up slurm-down slurm-status tables $(SUITES)
+.PHONY: install smoke test test-fast lint bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables $(SUITES)
 
 install: $(STAMP)
 
@@ -54,6 +54,9 @@ lint: install
 
 bench-pruners: install  ## CPU time per training step of each pruner relative to no pruning (minutes)
 	$(PY) -m benchmarks.pruner_speed
+
+bench-selectors: install  ## selection time of every selector on CIFAR-shaped probes, and the probe pass
+	$(PY) -m benchmarks.selector_speed
 
 clean:
 	rm -rf $(VENV) results/runs results/tables results/figures results/bench

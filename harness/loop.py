@@ -263,6 +263,7 @@ class Training:
             "pruner": self.pruner.state_dict(),
             "flops": self.flops.state_dict(),
             "preservation": self.preservation.state_dict(),
+            "selector": self.selector.state_dict(),
             "subset": {"indices": self.subset.indices, "weights": self.subset.weights},
             "history": self.history,
             "timers": vars(self.timers),
@@ -275,6 +276,7 @@ class Training:
         self.pruner.load_state_dict(state["pruner"])
         self.flops.load_state_dict(state["flops"])
         self.preservation.load_state_dict(state["preservation"])
+        self.selector.load_state_dict(state.get("selector", {}))
         self.subset = Coreset(state["subset"]["indices"].to(self.device), state["subset"]["weights"].to(self.device))
         self.history = state["history"]
         self.timers = Timers(**state["timers"])

@@ -1,5 +1,6 @@
-"""A selection round: the probe pass every selector reads, the selector interface, and the check the
-harness applies to what a selector returns (exactly `budget` unique in-range indices, positive weights)."""
+"""A selection round: the probe pass every selector reads, the selector interface, the check the harness
+applies to what a selector returns (exactly `budget` unique in-range indices, positive weights), and the
+per-class bookkeeping that class-balanced selectors share (budgets per class, samples grouped by class)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,15 @@ class Selector:
     def select(self, probe: Probe, budget: int, rng: torch.Generator, ctx: SelectionContext) -> Coreset:
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        """What a selector carries from one round to the next (e.g. per-sample history); it is saved in the
+        run's checkpoint so that a resumed run selects exactly what an uninterrupted one does."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state between rounds, got {sorted(state)}")
+
 
 @torch.no_grad()
 def probe_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize, batch_size: int) -> Probe:
@@ -117,3 +127,51 @@ def check_coreset(coreset: Coreset, budget: int, num_train: int, selector: str) 
     if problems:
         raise RuntimeError(f"selector {selector!r}: " + "; ".join(problems))
     return coreset
+
+
+def class_budgets(labels: torch.Tensor, budget: int, num_classes: int) -> list[int]:
+    """Per-class budgets that sum to exactly `budget`: ceil(budget * n_c / N) for each class, then trimmed
+    one at a time from the class whose ceiling overshoots its exact share most. A class is only trimmed to
+    zero when the budget is smaller than the number of non-empty classes (so every class keeps at least one
+    sample whenever the budget allows). Integer arithmetic throughout: no float rounding decides a count."""
+    counts = torch.bincount(labels.cpu(), minlength=num_classes).tolist()
+    n = sum(counts)
+    if not 0 < budget <= n:
+        raise ValueError(f"budget must be in [1, {n}], got {budget}")
+    quota = [-(-budget * c // n) for c in counts]  # ceil
+    # overshoot of class c, times N: quota_c * N - budget * n_c (in [0, N))
+    overshoot = [q * n - budget * c for q, c in zip(quota, counts, strict=True)]
+    floor = 2 if budget >= sum(c > 0 for c in counts) else 1  # the smallest quota that may still be trimmed
+    for _ in range(sum(quota) - budget):
+        c = max((c for c in range(num_classes) if quota[c] >= floor), key=lambda c: (overshoot[c], -c))
+        quota[c] -= 1
+        overshoot[c] -= n
+    return quota
+
+
+@dataclass(frozen=True)
+class ClassLayout:
+    """The samples of a probe grouped by class: `members[c, :counts[c]]` are the positions (into the probe)
+    of class c's samples in increasing order; the rest of the row is padding (`valid` is False there and the
+    position is 0). Batched per-class algorithms work on [C, n_max] tensors laid out like this."""
+
+    members: torch.Tensor  # int64 [C, n_max]
+    valid: torch.Tensor  # bool [C, n_max]
+    counts: torch.Tensor  # int64 [C]
+
+    def groups(self) -> list[torch.Tensor]:
+        """The positions of each class's samples, one tensor per class."""
+        return [self.members[c, :n] for c, n in enumerate(self.counts.tolist())]
+
+    @staticmethod
+    def of(labels: torch.Tensor, num_classes: int) -> ClassLayout:
+        device = labels.device
+        counts = torch.bincount(labels, minlength=num_classes)
+        order = torch.argsort(labels, stable=True)
+        starts = torch.cumsum(counts, 0) - counts
+        n_max = int(counts.max()) if len(labels) else 0
+        col = torch.arange(n_max, device=device)
+        valid = col[None, :] < counts[:, None]
+        flat = (starts[:, None] + col[None, :]).clamp(max=max(len(labels) - 1, 0))
+        members = torch.where(valid, order[flat], torch.zeros((), dtype=torch.long, device=device))
+        return ClassLayout(members, valid, counts)
