@@ -36,7 +36,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Arguments the harness passes itself when it builds an entry; gin may not bind them and they stay out
 # of the canonical text (a dataset's location is not part of what the run computes).
 HARNESS_SUPPLIED = {
-    "dataset": ("root", "download", "cache_dir"),
+    "dataset": ("root", "download", "cache_dir", "workers"),
     "model": ("num_classes", "in_channels"),
 }
 

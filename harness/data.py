@@ -43,6 +43,7 @@ class RawData:
     classes: list[str]
     augment: Augment
     source: str  # where it was read from, for the record
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None  # channel mean and std, when known without a pass
 
 
 @dataclass
@@ -77,10 +78,10 @@ class Dataset:
 
 
 def load(name: str, settings: DataSettings, seed: int, device: torch.device, *, root: str, download: bool,
-         cache_dir: str | None) -> Dataset:
+         cache_dir: str | None, workers: int = 0) -> Dataset:
     """Read dataset `name` from its source and prepare it for one run (see the module docstring)."""
     entry = registry.entry("dataset", name)
-    offered = {"root": root, "download": download, "cache_dir": resolve_cache_dir(cache_dir)}
+    offered = {"root": root, "download": download, "cache_dir": resolve_cache_dir(cache_dir), "workers": workers}
     raw: RawData = registry.build("dataset", name, **{k: v for k, v in offered.items() if k in entry.parameters()})
     num_classes = len(raw.classes)
 
@@ -102,7 +103,7 @@ def load(name: str, settings: DataSettings, seed: int, device: torch.device, *, 
         val_x, val_y = val_x[keep], val_y[keep]
 
     train_y, noisy = corrupt_labels(train_y, settings.label_noise, num_classes, generator(derive_seed(seed, "noise")))
-    mean, std = channel_stats(train_x)
+    mean, std = raw.stats if raw.stats is not None else channel_stats(train_x)
     augment = raw.augment if settings.augment else Augment()
     move = lambda t: None if t is None else t.to(device)  # noqa: E731
     return Dataset(
@@ -185,6 +186,15 @@ def resolve_cache_dir(cache_dir: str | None) -> Path:
 
 def read_image_folder(folder: Path, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Images under `folder/<class>/...` (any depth) as uint8 [N, 3, H, W], labelled by sorted class name."""
+    paths, labels, classes = list_image_folder(folder)
+    x, y = read_images(paths, labels, cache_dir)
+    return x, y, classes
+
+
+def list_image_folder(folder: Path) -> tuple[list[Path], list[int], list[str]]:
+    """The image files under `folder/<class>/...` (any depth), their labels (by sorted class name), the classes."""
+    if not folder.is_dir():
+        raise ConfigError(f"no folder {folder}: expected {folder}/<class>/<image files>")
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
     if not classes:
         raise ConfigError(f"no class folders in {folder}: expected {folder}/<class>/<image files>")
@@ -196,8 +206,7 @@ def read_image_folder(folder: Path, cache_dir: Path) -> tuple[torch.Tensor, torc
                 labels.append(label)
     if not paths:
         raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
-    x, y = read_images(paths, labels, cache_dir)
-    return x, y, classes
+    return paths, labels, classes
 
 
 def read_images(paths: list[Path], labels: list[int], cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:

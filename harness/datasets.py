@@ -1,6 +1,7 @@
 """The dataset sources the harness ships: `digits` (offline, tiny, real), `synthetic` (tests), `cifar10` and
-`cifar100` (torchvision's files, or a class-per-folder copy), and `folder` (any class-per-folder tree with
-`train/` and `test/`). Each returns raw uint8 images; `harness.data.load` prepares them for a run."""
+`cifar100` (torchvision's files, or a class-per-folder copy), `folder` (any class-per-folder tree with
+`train/` and `test/`), `tinyimagenet`, and `imagenet` (streamed from disk). Each returns raw uint8 images (or,
+for `imagenet`, image files read batch by batch); `harness.data.load` prepares them for a run."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import torch
 
-from harness.data import Augment, RawData, read_image_folder, read_images, stratified_split
+from harness.data import Augment, RawData, list_image_folder, read_image_folder, read_images, stratified_split
 from harness.errors import ConfigError
 from harness.registry import register
 from harness.rng import generator
+from harness.streaming import ImageFiles
 
 CIFAR_AUGMENT = Augment(pad=4, flip=True)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -139,3 +141,27 @@ def tinyimagenet(root: str, cache_dir: Path) -> RawData:
         labels.append(index[parts[1]])
     test_x, test_y = read_images(paths, labels, cache_dir)
     return RawData(train_x, train_y, test_x, test_y, classes, Augment(pad=4, flip=True), f"tinyimagenet in {root}")
+
+
+IMAGENET_STATS = (torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225]))
+
+
+@register("dataset", "imagenet")
+def imagenet(root: str, workers: int, size: int = 224) -> RawData:
+    """ImageNet-1k as class folders, `train/<wnid>/*.JPEG` and `val/<wnid>/*.JPEG` (the validation images
+    sorted into class folders, as the usual preparation does); the validation split serves as the test split.
+    It does not fit in memory, so its images stay on disk and `runtime.loader_workers` processes decode each
+    batch (random resized crops of `size` pixels and flips for training, resize and centre crop for evaluation).
+    Inputs are standardised with ImageNet's published channel statistics."""
+    base = Path(root)
+    if not (base / "train").is_dir() or not (base / "val").is_dir():
+        raise ConfigError(f"imagenet: expected {root}/train/<wnid>/<images> and {root}/val/<wnid>/<images> "
+                          f"under {str(base.resolve())!r}")
+    train_paths, train_y, classes = list_image_folder(base / "train")
+    test_paths, test_y, test_classes = list_image_folder(base / "val")
+    if test_classes != classes:
+        raise ConfigError(f"imagenet: train and val class folders differ under {root!r}")
+    as_labels = lambda labels: torch.tensor(labels, dtype=torch.int64)  # noqa: E731
+    return RawData(ImageFiles(train_paths, size, workers), as_labels(train_y),
+                   ImageFiles(test_paths, size, workers), as_labels(test_y), classes, Augment(flip=True),
+                   f"image files in {root}, streamed", stats=IMAGENET_STATS)

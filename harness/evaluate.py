@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.augment import Normalize
+from harness.streaming import ImageFiles, image_batches
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,14 @@ class Evaluation:
 
 
 @torch.no_grad()
-def per_sample_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize,
+def per_sample_loss(model: nn.Module, x: torch.Tensor | ImageFiles, y: torch.Tensor, normalize: Normalize,
                     batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy and correctness of every sample, eval mode, no augmentation (device tensors)."""
+    """Cross-entropy and correctness of every sample, eval mode, no augmentation (on `y`'s device)."""
     was_training = model.training
     model.eval()
     losses, correct = [], []
-    for start in range(0, len(x), batch_size):
-        logits = model(normalize(x[start:start + batch_size]))
+    for start, images in zip(range(0, len(y), batch_size), image_batches(x, batch_size, y.device), strict=True):
+        logits = model(normalize(images))
         target = y[start:start + batch_size]
         losses.append(F.cross_entropy(logits.float(), target, reduction="none"))
         correct.append(logits.argmax(1) == target)
@@ -33,7 +34,8 @@ def per_sample_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normaliz
     return torch.cat(losses), torch.cat(correct)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize, batch_size: int) -> Evaluation:
+def evaluate(model: nn.Module, x: torch.Tensor | ImageFiles, y: torch.Tensor, normalize: Normalize,
+             batch_size: int) -> Evaluation:
     losses, correct = per_sample_loss(model, x, y, normalize, batch_size)
     loss, acc = torch.stack([losses.mean(), correct.float().mean() * 100]).tolist()  # one host sync
     return Evaluation(loss=loss, accuracy=acc)

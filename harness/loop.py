@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.augment import Normalize, crop_flip
+from harness.augment import Normalize
 from harness.config import RunConfig
 from harness.data import Dataset
 from harness.errors import ConfigError
@@ -43,6 +43,7 @@ from harness.selection import (
     probe_pass,
 )
 from harness.sparsity import layer_targets
+from harness.streaming import training_batches
 
 DIAGNOSTIC_SAMPLES = 1024  # noisy and clean training samples whose losses are tracked each epoch
 
@@ -119,13 +120,12 @@ class Training:
         aug = data.augment
         model.train()
         bounds = batch_bounds(n, self.cfg.train.batch_size)
-        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-            self.flops.step(self.step, end - start)
-            pos = order[start:end]
+        positions = [order[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+        images = training_batches(data.train_x, [indices[pos] for pos in positions], aug.pad, aug.flip, g,
+                                  derive_seed(self.seed, "decode", t), self.device)
+        for pos, x in zip(positions, images, strict=True):
+            self.flops.step(self.step, len(pos))
             idx = indices[pos]
-            x = data.train_x[idx]
-            if aug.pad or aug.flip:
-                x = crop_flip(x, aug.pad, aug.flip, g)
             logits = model(self.normalize(x))
             w = weights[pos]
             loss = (F.cross_entropy(logits, data.train_y[idx], reduction="none") * w).sum() / w.sum()
@@ -170,7 +170,8 @@ class Training:
 
         if self.preservation.mode != "none":
             logits = (probe.logits[coreset.indices] if probe.logits is not None
-                      else predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch))
+                      else predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch,
+                                self.device))
             if probe.logits is None:
                 self.flops.forward(len(coreset))  # the recording pass
             self.preservation.record(logits, data.train_y[coreset.indices])

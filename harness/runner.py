@@ -84,13 +84,17 @@ def execute(cfg: RunConfig, runs_root: Path) -> dict:
 
 def build(cfg: RunConfig) -> Training:
     """Data, model, selector and pruner for `cfg`, wired into a Training that has not started."""
+    # Registry entries read their arguments from gin's global state; make it this run's configuration,
+    # whatever was parsed since (another run, a cluster profile).
+    gin.clear_config()
+    gin.parse_config(cfg.text)
     device = _device(cfg.runtime.device)
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
     torch.manual_seed(cfg.experiment.seed)
     dataset = data_module.load(cfg.experiment.dataset, cfg.data, cfg.experiment.seed, device,
                                root=cfg.runtime.data_root, download=cfg.runtime.download,
-                               cache_dir=cfg.runtime.cache_dir)
+                               cache_dir=cfg.runtime.cache_dir, workers=cfg.runtime.loader_workers)
     model = registry.build("model", cfg.experiment.model, num_classes=dataset.num_classes,
                            in_channels=dataset.in_channels).to(device)
     selector = registry.build("selector", cfg.method.selector)

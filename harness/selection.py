@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from harness.augment import Normalize
+from harness.streaming import ImageFiles, image_batches
 
 
 @dataclass
@@ -80,12 +81,13 @@ class Selector:
 
 
 @torch.no_grad()
-def probe_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalize, batch_size: int) -> Probe:
+def probe_pass(model: nn.Module, x: torch.Tensor | ImageFiles, y: torch.Tensor, normalize: Normalize,
+               batch_size: int) -> Probe:
     was_training = model.training
     model.eval()
     logits, embeddings = [], []
-    for start in range(0, len(x), batch_size):
-        h = model.features(normalize(x[start:start + batch_size]))
+    for images in image_batches(x, batch_size, y.device):
+        h = model.features(normalize(images))
         embeddings.append(h)
         logits.append(model.fc(h))
     model.train(was_training)
@@ -94,11 +96,12 @@ def probe_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: No
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, normalize: Normalize, batch_size: int) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor | ImageFiles, normalize: Normalize, batch_size: int,
+            device: torch.device) -> torch.Tensor:
     """Eval-mode logits of un-augmented images."""
     was_training = model.training
     model.eval()
-    out = torch.cat([model(normalize(x[s:s + batch_size])) for s in range(0, len(x), batch_size)])
+    out = torch.cat([model(normalize(images)) for images in image_batches(x, batch_size, device)])
     model.train(was_training)
     return out
 

@@ -127,7 +127,8 @@ class Runtime:
     """Where and how a run executes. Not part of the run key: these do not change what is computed.
 
     `device`: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. `cache_dir`: decoded-dataset cache
-    (None: $SWAST_CACHE, else ~/.cache/swast-bench). `wandb_mode`: 'offline' (default; `wandb sync` later),
+    (None: $SWAST_CACHE, else ~/.cache/swast-bench). `loader_workers`: processes that decode data read
+    from disk batch by batch (ImageNet). `wandb_mode`: 'offline' (default; `wandb sync` later),
     'online' or 'disabled'; the WANDB_MODE environment variable, when set, wins.
     """
 
@@ -137,6 +138,7 @@ class Runtime:
     cache_dir: str | None = None
     threads: int | None = None
     eval_batch_size: int = 1024
+    loader_workers: int = 8
     checkpoint_every: int = 1
     progress: bool = True
     wandb_mode: str = "offline"

@@ -115,6 +115,13 @@ def test_a_diverging_run_ends_as_failed_with_the_reason(tmp_path, capsys):
     assert "failed" in capsys.readouterr().out
 
 
+def test_a_run_builds_from_its_own_configuration_whatever_gin_parsed_since():
+    cfg = parse("gin/digits/swast_cut.gin", bindings=("pruners.rigl.delta_t = 7", "selector = 'el2n'"))
+    parse("gin/digits/dense.gin")  # another configuration, as a cluster profile or a second run would be
+    training = runner.build(cfg)
+    assert training.pruner.delta_t == 7 and type(training.selector).__name__ == "EL2N"
+
+
 def test_coreset_noise_ratio_comes_from_the_noise_mask(tmp_path):
     training = runner.build(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "label_noise = 0.3")))
     assert int(training.data.noisy_mask.sum()) == round(0.3 * 1294)

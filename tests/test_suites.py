@@ -36,6 +36,34 @@ def test_every_suite_is_listed_and_plans_at_smoke_scale(capsys):
     assert counts == {"table1": 33, "table2": 3, "table3": 24, "fig7": 26}
 
 
+def test_paper_plan_of_table1_is_the_papers_whole_grid_with_sbatch_options_and_submits_nothing(tmp_path, capsys):
+    import pandas as pd
+
+    from benchmarks.suite import PAPER_NAMES
+    from benchmarks.table1 import SUITE as TABLE1
+
+    args = ["plan", "table1", "--scale", "paper", "--executor", "slurm", "--cluster", "slurm/example.gin",
+            "--results", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "780 runs at paper scale, 5 seeds" in out
+    for option in ("--partition gpu", "--array 0-779%16", "--time 720 min", "--gpus-per-node 1", "--signal USR2@"):
+        assert option in out
+    assert not list(tmp_path.rglob("*"))  # nothing submitted, nothing written
+    planned = {}
+    for p in TABLE1.plan("paper", 5):
+        s = {column: PAPER_NAMES.get(column, {}).get(value, value) for column, value in p.spec.items()}
+        cell = (s["method"], s["model"], s["dataset"], s["coreset_fraction"],
+                s["prune_rate"] if s["method"] != "coreset_only" else None)
+        planned.setdefault(cell, []).append(s["seed"])
+    paper = pd.read_csv(ROOT / "results" / "paper" / "results.csv")
+    paper = paper[paper.table == "table1"]
+    cells = {(r.method, r.model, r.dataset, r.coreset_fraction, r.prune_rate if r.method != "coreset_only" else None)
+             for r in paper.itertuples()}
+    assert cells <= set(planned)  # every published cell is planned ...
+    assert all(sorted(seeds) == [0, 1, 2, 3, 4] for seeds in planned.values())  # ... with 5 seeds
+
+
 def test_plan_keys_are_unique_and_seeds_multiply():
     one, five = TABLE2.plan("smoke", 1), TABLE2.plan("smoke", 5)
     assert len(five) == 5 * len(one) and len({p.key for p in five}) == len(five)
