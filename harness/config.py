@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import importlib.util  # noqa: F401  (gin needs it loaded to report a missing included file)
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import gin
@@ -103,6 +103,17 @@ def parse(files: list[str] | tuple[str, ...], bindings: list[str] | tuple[str, .
     except Exception as e:  # gin reports a bad file or binding with many exception types
         raise ConfigError(_explain_gin_error(e)) from None
     return resolve()
+
+
+def activate(cfg: RunConfig) -> None:
+    """Make gin's global state `cfg`'s configuration again, whatever was parsed since (another run, a cluster
+    profile): registry entries read their arguments from it when a run builds them, and gin's operative
+    config, written after training, records what it injected."""
+    gin.clear_config()
+    runtime = "".join(f"runtime.{f.name} = {_format(getattr(cfg.runtime, f.name))}\n" for f in fields(cfg.runtime))
+    gin.parse_config(cfg.text + runtime)
+    if resolve().key != cfg.key:  # resolving again calls every configurable, as the first parse did
+        raise RuntimeError(f"run {cfg.short_key}: its configuration text does not reproduce its key")
 
 
 def resolve() -> RunConfig:

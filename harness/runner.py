@@ -22,8 +22,8 @@ from pathlib import Path
 import gin
 import torch
 
+from harness import config, files, registry
 from harness import data as data_module
-from harness import files, registry
 from harness.config import PROJECT_ROOT, RunConfig
 from harness.errors import ConfigError
 from harness.logging import RunLogger
@@ -84,10 +84,7 @@ def execute(cfg: RunConfig, runs_root: Path) -> dict:
 
 def build(cfg: RunConfig) -> Training:
     """Data, model, selector and pruner for `cfg`, wired into a Training that has not started."""
-    # Registry entries read their arguments from gin's global state; make it this run's configuration,
-    # whatever was parsed since (another run, a cluster profile).
-    gin.clear_config()
-    gin.parse_config(cfg.text)
+    config.activate(cfg)
     device = _device(cfg.runtime.device)
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)

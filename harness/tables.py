@@ -115,7 +115,8 @@ def _grouped(rows: list[tuple[list[str], list[Cell]]]) -> list[tuple[list[str], 
 def to_markdown(table: Table) -> str:
     out = [f"# {table.caption}", ""]
     legend = (f"Cells: mean ± std over {table.seeds} seeds (difference to the row's baseline) / the paper's "
-              "number. **Bold**: best in the row, _italic_: runner-up. `n=k/{s}`: only k seeds finished; —: none.")
+              "number. **Bold**: best in the row, _italic_: runner-up (the baseline apart). "
+              "`n=k/{s}`: only k seeds finished; —: none.")
     out += [legend.replace("{s}", str(table.seeds)), ""]
     for section in table.sections:
         out += [f"## {section.title}", ""]
@@ -154,6 +155,6 @@ def to_latex(table: Table) -> str:
     lines += ["\\bottomrule", "\\end{tabular}",
               f"\\caption{{{_tex_escape(table.caption)} Mean$_{{\\pm\\mathrm{{std}}}}$ over {table.seeds} seeds, "
               "(difference to the row's baseline), /paper's number. "
-              "\\textcolor{red}{Red}: best in the row, \\textcolor{blue}{blue}: runner-up.}",
+              "\\textcolor{red}{Red}: best in the row, \\textcolor{blue}{blue}: runner-up (the baseline apart).}",
               f"\\label{{tab:{table.name}}}", "\\end{table*}"]
     return "\n".join(lines) + "\n"
