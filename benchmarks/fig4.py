@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.plotting import METHOD_COLOURS, METHOD_LABELS, Plot, label_points, log_ticks, pyplot
+from benchmarks.plotting import METHOD_COLOURS, METHOD_LABELS, Plot, label_points, log_ticks, pyplot, seeds_text
 from benchmarks.suite import LABELS, Run, Suite, experiment, short_at_smoke
 from harness.results import Collection, matching, summarize
 
@@ -71,7 +71,7 @@ class Fig4(Suite):
         label_points(ax, labels)
         ax.set_xlabel("training FLOPs (multiply-accumulates, log scale)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{LABELS[dataset]}, {LABELS[model]}: mean over {seeds} seeds ({scale} scale); "
+        ax.set_title(f"{LABELS[dataset]}, {LABELS[model]}: mean over {seeds_text(seeds)} ({scale} scale); "
                      "upper left is better", fontsize=9)
         methods = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="method",
                             markerscale=0.5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmarks.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, method_label, pyplot
+from benchmarks.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, method_label, pyplot, seeds_text
 from benchmarks.suite import LABELS, Run, Suite, experiment, short_at_smoke
 from harness.results import Collection, matching, summarize
 
@@ -66,7 +66,7 @@ class Fig5(Suite):
         _draw_rounds(noise, data[data["panel"] == "a"])
         _draw_gaps(gap, data[data["panel"] == "b"])
         _draw_ratio(ratio, data[data["panel"] == "c"])
-        fig.suptitle(f"10% label noise, 10% coresets, mean ± std over {seeds} seeds ({scale} scale). "
+        fig.suptitle(f"10% label noise, 10% coresets, mean ± std over {seeds_text(seeds)} ({scale} scale). "
                      f"(a), (b): {LABELS[dataset]}, {LABELS[model]}, EL2N; "
                      f"(c): {LABELS[loss_dataset]}, {LABELS[loss_model]}", fontsize=9)
         return Plot(self.name, fig, data)
@@ -99,9 +99,8 @@ def _draw_rounds(ax, rows: pd.DataFrame) -> None:
             _line(ax, rows[rows["method"] == method], "round", method, 100.0)
     last = rows[rows["round"] == rows["round"].max()].set_index("method")["mean"]
     title = None
-    if {"coreset_only", "swast_cut"} <= set(last.index) and last["coreset_only"] > 0:
-        change = (last["swast_cut"] - last["coreset_only"]) / last["coreset_only"]
-        title = f"last round: {change:+.1%} against coreset-only"
+    if {"coreset_only", "swast_cut"} <= set(last.index):
+        title = f"last round: {last['swast_cut']:.1%} against {last['coreset_only']:.1%}"
     ax.set_xlabel("selection round")
     ax.set_ylabel("noisy samples in the coreset (%)")
     ax.set_xticks(sorted(rows["round"].dropna().unique().astype(int)))

@@ -4,7 +4,7 @@ noise, Moderate, 10% coresets, RigL at 10..99% (digits, 8 epochs and three rates
 
 from __future__ import annotations
 
-from benchmarks.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, log_ticks, method_label, pyplot
+from benchmarks.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, log_ticks, method_label, pyplot, seeds_text
 from benchmarks.suite import LABELS, Run, Suite, experiment, short_at_smoke
 from harness.results import Collection, matching, summarize
 
@@ -61,7 +61,7 @@ class Fig6(Suite):
             ax.set_ylabel("test accuracy (%)")
             ax.legend(frameon=False, loc="best")
         fig.suptitle(f"{LABELS[dataset]}, {LABELS[model]}, {SETTING['label_noise']:.0%} label noise, "
-                     f"{LABELS[SETTING['selector']]} selector; mean ± std over {seeds} seeds ({scale} scale)",
+                     f"{LABELS[SETTING['selector']]} selector; mean ± std over {seeds_text(seeds)} ({scale} scale)",
                      fontsize=9)
         return Plot(self.name, fig, data)
 

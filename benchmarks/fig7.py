@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.plotting import Plot, pyplot
+from benchmarks.plotting import Plot, pyplot, seeds_text
 from benchmarks.suite import LABELS, CellLookup, Run, Suite, experiment, load_paper
 from harness.results import Collection, matching, summarize
 from harness.tables import Cell, Section, Table, finish_row
@@ -57,7 +57,7 @@ class Fig7(Suite):
                 grid[i, j] = row.accuracy_mean
         base = matching(data, {"method": "coreset_only"})
         baseline = float(base["accuracy_mean"].iloc[0]) if len(base) else None
-        setting = f"{LABELS[dataset]}, {LABELS[model]}, {FRACTION:.0%} coresets, {scale} scale, {seeds} seeds"
+        setting = f"{LABELS[dataset]}, {LABELS[model]}, {FRACTION:.0%} coresets, {scale} scale, {seeds_text(seeds)}"
         return Plot(self.name, _heatmap(grid, baseline, setting), data)
 
 

@@ -101,5 +101,9 @@ def _null_formatter():
     return NullFormatter()
 
 
+def seeds_text(seeds: int) -> str:
+    return f"{seeds} seed" + ("" if seeds == 1 else "s")
+
+
 def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
