@@ -67,7 +67,7 @@ def _heatmap(grid: np.ndarray, baseline: float | None, setting: str):
     values = grid[np.isfinite(grid)]
     known = [*values, *([baseline] if baseline is not None else [])]
     low, high = (min(known), max(known)) if known else (0.0, 100.0)
-    pad = max(0.05 * (high - low), 0.25)  # keeps the baseline's dashed line off the scale's ends
+    pad = max(0.05 * (high - low), 0.25)  # keeps the baseline's line off the scale's ends
     low, high = low - pad, high + pad
     image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=low, vmax=high, aspect="equal")
     labels = [f"{r:.0%}" for r in RATES]
@@ -89,8 +89,8 @@ def _heatmap(grid: np.ndarray, baseline: float | None, setting: str):
     bar.set_label("test accuracy (%)")
     title = "SWaST-cut test accuracy (%)"
     if baseline is not None:
-        bar.ax.axhline(baseline, color="#FF3030", ls="--", lw=2)
-        title += f" and difference to coreset-only ({baseline:.1f}%, red dashed line on the scale)"
+        bar.ax.axhline(baseline, color="#FF3030", lw=3)
+        title += f" and difference to coreset-only ({baseline:.1f}%, red line on the scale)"
     ax.set_title(f"{title}\n{setting}", fontsize=9)
     return fig
 

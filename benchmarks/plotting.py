@@ -69,19 +69,31 @@ def percent(rate: float) -> str:
 
 def label_points(ax, points: list[tuple[float, float, str, str, float]], fontsize: float = 6.5) -> None:
     """Write a label under each point (x, y, text, colour, marker radius in points), moving a label further
-    down while it would cover one already written. Call after the axis limits and scales are final."""
-    placed: list[tuple[float, float, float]] = []  # centre x, y (pixels) and half width of each label
+    down while it would cover another label or another point's marker. Call once the axis limits and scales
+    are final."""
     to_pixels = ax.figure.dpi / 72.0
     line = fontsize * 1.3 * to_pixels
-    for x, y, text, colour, radius in sorted(points, key=lambda p: -p[1]):
-        cx, cy = ax.transData.transform((x, y))
+    markers = [(*ax.transData.transform((x, y)), radius * to_pixels) for x, y, _, _, radius in points]
+    placed: list[tuple[float, float, float]] = []  # centre x, top y (pixels) and half width of each label
+    for i in sorted(range(len(points)), key=lambda i: -points[i][1]):
+        x, y, text, colour, radius = points[i]
+        cx, cy, _ = markers[i]
         half = 0.3 * fontsize * len(text) * to_pixels
         drop = (radius + 2) * to_pixels
-        while any(abs(cx - px) < half + ph and abs(cy - drop - py) < line for px, py, ph in placed):
-            drop += line
+
+        others = markers[:i] + markers[i + 1:]
+        while _clashes(cx, cy - drop, half, line, placed, others) and drop < 40 * line:
+            drop += line / 2
         placed.append((cx, cy - drop, half))
         ax.annotate(text, (x, y), xytext=(0, -drop / to_pixels), textcoords="offset points", ha="center", va="top",
                     fontsize=fontsize, color=colour)
+
+
+def _clashes(cx: float, top: float, half: float, line: float, labels: list, markers: list) -> bool:
+    """Whether a label (centre x, top y, half width, line height; pixels) covers a label or a marker circle."""
+    centre = top - line / 2
+    return (any(abs(cx - px) < half + ph and abs(top - py) < line for px, py, ph in labels)
+            or any(abs(cx - mx) < half + r and abs(centre - my) < line / 2 + r for mx, my, r in markers))
 
 
 def log_ticks(axis, low: float, high: float, label) -> None:
