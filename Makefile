@@ -12,10 +12,11 @@ STAMP  := $(VENV)/.installed
 SCALE    ?= smoke
 EXECUTOR ?= local
 CLUSTER  ?=
-SUITES   := table1 table2 table3 table4 table5 preservation fig7
+SUITES   := table1 table2 table3 table4 table5 preservation fig4 fig5 fig6 fig7
 SUITE_FLAGS = --scale $(SCALE) --executor $(EXECUTOR) $(if $(CLUSTER),--cluster $(CLUSTER),)
 
-.PHONY: install smoke test test-fast lint bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables $(SUITES)
+.PHONY: install smoke test test-fast lint bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables \
+	figures fig1 wandb-sync $(SUITES)
 
 install: $(STAMP)
 
@@ -28,11 +29,20 @@ $(STAMP): pyproject.toml
 smoke: install  ## one SWaST-cut run on scikit-learn's digits, seconds on a CPU, offline
 	$(PY) -m harness.run gin/digits/swast_cut.gin
 
-$(SUITES): install  ## run a suite's missing runs, wait, and write results/tables/<suite>.{md,tex}
+$(SUITES): install  ## run a suite's missing runs, wait, write results/tables/<suite>.{md,tex} or results/figures/<suite>.*
 	$(PY) -m benchmarks run $@ $(SUITE_FLAGS) --wait
 	$(PY) -m benchmarks collect $@ --scale $(SCALE)
 
 tables: table1 table2 table3 table4 table5  ## the paper's five tables
+
+fig1: install  ## the polynomial-interpolation study (computed, no runs): results/figures/fig1.{png,pdf,csv}
+	$(PY) -m benchmarks.fig1
+
+figures: fig1 fig4 fig5 fig6 fig7  ## the paper's figures, in results/figures/
+
+wandb-sync: install  ## upload the offline W&B runs under results/runs (after `wandb login`)
+	@runs="$$(ls -d results/runs/*/wandb/offline-run-* 2>/dev/null)"; \
+	if [ -z "$$runs" ]; then echo "no offline W&B runs under results/runs"; else $(VENV)/bin/wandb sync $$runs; fi
 
 test: install  ## every test, the slow end-to-end ones included
 	$(PY) -m pytest -m "slow or not slow"

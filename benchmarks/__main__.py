@@ -1,10 +1,11 @@
-"""`python -m benchmarks {list,plan,run,status,collect} SUITE ...`: the paper's tables as suites of runs.
+"""`python -m benchmarks {list,plan,run,status,collect} SUITE ...`: the paper's tables and figures as suites of runs.
 
   list                      the suites
   plan SUITE                the runs, how many are done, the compute they need, how they would be sent
   run SUITE                 send the runs without a valid result.json (packed several per job); --wait to wait
   status SUITE              done / failed / started / missing (--follow: until nothing is in flight)
-  collect SUITE             read the results and write results/tables/SUITE.{md,tex}
+  collect SUITE             read the results and write results/tables/SUITE.{md,tex} and/or
+                            results/figures/SUITE.{png,pdf,csv}
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="auto: SLURM when `srun` is on PATH, else local processes")
     parser.add_argument("--cluster", metavar="PROFILE.gin", help="cluster profile, e.g. slurm/example.gin")
     parser.add_argument("--results", default="results", metavar="DIR",
-                        help="results folder: runs/, tables/ and submitit/ go under it (default: results)")
+                        help="results folder: runs/, tables/, figures/ and submitit/ go under it "
+                        "(default: results)")
     parser.add_argument("--jobs", type=int, metavar="N", help="local executor: jobs at once (default: one per GPU, "
                         "else one per CPU core)")
     parser.add_argument("--retry-failed", action="store_true", help="run: send failed runs again")
@@ -105,7 +107,7 @@ def _work(suite: Suite, args):
 
 def _paths(args, suite: Suite):
     root = Path(args.results)
-    return root / "runs", root / "submitit" / suite.name, root / "tables"
+    return root / "runs", root / "submitit" / suite.name, root / "tables", root / "figures"
 
 
 def cmd_list(args) -> int:
@@ -119,7 +121,7 @@ def cmd_plan(args) -> int:
 
     suite = _suite(args)
     planned = suite.plan(args.scale, args.seeds)
-    runs_root, jobs_folder, _ = _paths(args, suite)
+    runs_root, jobs_folder, *_ = _paths(args, suite)
     states = Counter(run_state(runs_root, p.key) for p in planned)
     held = Ledger(jobs_folder).live_keys()
     print(f"{suite.title}: {len(planned)} runs at {args.scale} scale, {args.seeds} seeds")
@@ -171,7 +173,7 @@ def cmd_run(args) -> int:
     from harness.launch import Ledger, submit, to_send
 
     suite = _suite(args)
-    runs_root, jobs_folder, _ = _paths(args, suite)
+    runs_root, jobs_folder, *_ = _paths(args, suite)
     work = _work(suite, args)
     kind = _kind(args)
     profile = _profile(args)
@@ -230,7 +232,7 @@ def cmd_status(args) -> int:
     from harness.launch import Ledger
 
     suite = _suite(args)
-    runs_root, jobs_folder, _ = _paths(args, suite)
+    runs_root, jobs_folder, *_ = _paths(args, suite)
     work = _work(suite, args)
     ledger = Ledger(jobs_folder)
     while True:
@@ -246,7 +248,7 @@ def cmd_collect(args) -> int:
     from harness.results import collect
 
     suite = _suite(args)
-    runs_root, _, tables = _paths(args, suite)
+    runs_root, _, tables, figures = _paths(args, suite)
     planned = suite.plan(args.scale, args.seeds)
     collection = collect(runs_root, [p.key for p in planned])
     for problem in collection.problems:
@@ -255,8 +257,17 @@ def cmd_collect(args) -> int:
     if missing:
         print(f"warning: {missing} of {len(planned)} runs have no result yet; their cells show what exists",
               file=sys.stderr)
-    md, tex = write_table(suite.table(collection, args.scale, args.seeds), tables)
-    print(f"{suite.name}: {len(collection.ok)} of {len(planned)} runs in the table -> {md}, {tex}")
+    written = []
+    table = suite.table(collection, args.scale, args.seeds)
+    if table is not None:
+        written += write_table(table, tables)
+    plot = suite.figure(collection, args.scale, args.seeds)
+    if plot is not None:
+        from benchmarks.plotting import save
+
+        written += save(plot, figures)
+    print(f"{suite.name}: {len(collection.ok)} of {len(planned)} runs collected -> "
+          + ", ".join(str(p) for p in written))
     return 0
 
 

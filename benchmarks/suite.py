@@ -1,5 +1,5 @@
-"""What a suite is: a grid of runs (gin files + bindings, times seeds) at a scale, and a table built from
-their results. Each table or figure of the paper is one module in `benchmarks/` defining a `Suite`."""
+"""What a suite is: a grid of runs (gin files + bindings, times seeds) at a scale, and the table or figure built
+from their results. Each table or figure of the paper is one module in `benchmarks/` defining a `Suite`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.plotting import Plot
 from harness import config
 from harness.errors import ConfigError
 from harness.results import Collection, aggregate
@@ -44,7 +45,8 @@ class Planned:
 
 
 class Suite:
-    """Subclass per table/figure: `runs(scale)` lists the grid (the seeds are added here), `table(...)` renders."""
+    """Subclass per table/figure: `runs(scale)` lists the grid (the seeds are added here); `table(...)` and/or
+    `figure(...)` render it (each returns None where the suite has none)."""
 
     name: str = ""
     title: str = ""
@@ -52,8 +54,11 @@ class Suite:
     def runs(self, scale: str) -> list[Run]:
         raise NotImplementedError
 
-    def table(self, collection: Collection, scale: str, seeds: int) -> Table:
-        raise NotImplementedError
+    def table(self, collection: Collection, scale: str, seeds: int) -> Table | None:
+        return None
+
+    def figure(self, collection: Collection, scale: str, seeds: int) -> Plot | None:
+        return None
 
     def plan(self, scale: str, seeds: int = SEEDS) -> list[Planned]:
         """Every run of the suite at `scale` for seeds 0..seeds-1, parsed (so each has its run key)."""
@@ -87,6 +92,11 @@ def experiment(dataset: str, method: str, model: str, scale: str, bindings: tupl
     else:
         files = (f"gin/{dataset}/{method}.gin", f"gin/models/{model}.gin", f"gin/scale/{scale}.gin")
     return Run(files, (*(f"{k} = {v!r}" for k, v in macros.items()), *bindings))
+
+
+def short_at_smoke(scale: str) -> tuple[str, ...]:
+    """Figure suites' smoke runs: 8 epochs with a selection every 2 (4 rounds), a few seconds each on a CPU."""
+    return ("epochs = 8", "train.selection_interval = 2") if scale == "smoke" else ()
 
 
 def load_paper(table: str) -> pd.DataFrame:

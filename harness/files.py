@@ -32,6 +32,10 @@ def write_text(path: Path, text: str) -> None:
     _atomic(path, lambda f: f.write(text.encode()))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic(path, lambda f: f.write(data))
+
+
 def write_json(path: Path, data) -> None:
     _atomic(path, lambda f: f.write((json.dumps(data, indent=1, allow_nan=False) + "\n").encode()))
 

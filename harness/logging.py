@@ -1,9 +1,11 @@
 """Where a run reports as it goes: a progress bar, `metrics.jsonl` (one JSON line per epoch), and
 Weights & Biases (passive; `offline` by default, `disabled` in tests, WANDB_MODE wins when set).
 
-W&B names are grouped by prefix (`train/`, `test/`, `val/`, `coreset/`, `sparsity/`, `time/`); the group is
-the table cell (the run's spec without the seed) so W&B's group-by shows mean and spread over seeds;
-`id` is the short run key with resume="allow", so a resumed run continues the same W&B run.
+W&B names are grouped by prefix (`train/`, `test/`, `val/`, `coreset/`, `sparsity/`, `flops/`, `time/`), each
+charted against `epoch`; the summary holds the final values under the same names (final, not best, accuracy:
+what the tables report). The group is the table cell (the run's spec without the seed) so W&B's group-by shows
+mean and spread over seeds; `id` is the short run key with resume="allow", so a resumed run continues the same
+W&B run.
 """
 
 from __future__ import annotations
@@ -33,14 +35,34 @@ WANDB_NAMES = {
     "coreset_noise_ratio": "coreset/noise_ratio",
     "coreset_overlap": "coreset/overlap",
     "density": "sparsity/density",
+    "train_flops": "flops/train",
     "epoch_time_s": "time/epoch_s",
 }
+# result.json metric -> W&B summary name (the final values)
+SUMMARY_NAMES = {
+    "test_accuracy": "test/accuracy",
+    "best_test_accuracy": "test/best_accuracy",
+    "test_loss": "test/loss",
+    "density": "sparsity/density",
+    "params_total": "sparsity/params_total",
+    "params_nonzero": "sparsity/params_nonzero",
+    "train_flops": "flops/train",
+    "relative_train_flops": "flops/relative_train",
+    "inference_flops": "flops/inference",
+}
+PREFIXES = ("train", "test", "val", "coreset", "sparsity", "flops", "time")
 
 
 def cell_name(spec: dict) -> str:
-    """A table cell: everything that identifies a run but its seed."""
-    return (f"{spec['dataset']}-{spec['model']}-{spec['method']}-{spec['selector']}-{spec['pruner']}"
+    """A table cell: everything that identifies a run but its seed (state preservation and the FC rate too,
+    which the ablation and Fig. 7 vary)."""
+    name = (f"{spec['dataset']}-{spec['model']}-{spec['method']}-{spec['selector']}-{spec['pruner']}"
             f"-c{spec['coreset_fraction']:g}-p{spec['prune_rate']:g}-n{spec['label_noise']:g}")
+    if spec.get("state_preservation") not in (None, "none"):
+        name += f"-sp_{spec['state_preservation']}"
+    if spec.get("fc_rate") is not None:
+        name += f"-fc{spec['fc_rate']:g}"
+    return name
 
 
 class RunLogger:
@@ -74,6 +96,9 @@ class RunLogger:
                 dir=str(run_dir),
                 settings=wandb.Settings(silent=True, console="off", disable_git=True, save_code=False),
             )
+            self.wandb_run.define_metric("epoch")
+            for prefix in PREFIXES:
+                self.wandb_run.define_metric(f"{prefix}/*", step_metric="epoch")
 
     def epoch(self, row: dict) -> None:
         with self.metrics_path.open("a") as f:
@@ -89,13 +114,10 @@ class RunLogger:
         self.bar.close()
         if self.wandb_run is not None:
             metrics = result.get("metrics") or {}
-            for k, v in metrics.items():
-                if k == "time_s" and isinstance(v, dict):
-                    for part, seconds in v.items():
-                        self.wandb_run.summary[f"time/{part}_s"] = seconds
-                elif _finite(v):
-                    self.wandb_run.summary[f"final/{k}"] = v
-            self.wandb_run.summary["status"] = result["status"]
+            final = {name: metrics[k] for k, name in SUMMARY_NAMES.items() if _finite(metrics.get(k))}
+            final |= {f"time/{part}_s": seconds for part, seconds in (metrics.get("time_s") or {}).items()
+                      if _finite(seconds)}
+            self.wandb_run.summary.update({**final, "status": result["status"]})
             self.wandb_run.finish(exit_code=0 if result["status"] == "ok" else 1)
 
 

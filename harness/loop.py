@@ -198,6 +198,7 @@ class Training:
             "coreset_noise_ratio": None if noisy is None else float(noisy),
             "coreset_overlap": self._overlap if t in self.schedule.selection_epochs else None,
             "density": (self.params_total - zeros) / self.params_total,
+            "train_flops": self.flops.total,
             "test_accuracy": None, "test_loss": None, "val_accuracy": None, "val_loss": None,
             "overfit_gap": None, "noisy_clean_loss_ratio": None,
         }

@@ -29,7 +29,7 @@ def without_timing(history):
 def test_every_suite_is_listed_and_plans_at_smoke_scale(capsys):
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    for name in ("table1", "table2", "table3", "table4", "table5", "preservation", "fig7"):
+    for name in ("table1", "table2", "table3", "table4", "table5", "preservation", "fig4", "fig5", "fig6", "fig7"):
         assert name in listing
     counts = {name: len(suite.plan("smoke", seeds=1)) for name, suite in suites().items()
               if name in ("table1", "table2", "table3", "fig7")}
@@ -95,7 +95,7 @@ def test_a_suite_runs_in_process_collects_and_a_second_run_sends_nothing(tmp_pat
 
 def test_unknown_suite_or_missing_plugin_is_one_line(capsys):
     assert main(["plan", "table9"]) == 2
-    assert capsys.readouterr().err.startswith("error: unknown suite 'table9'; suites: fig7,")
+    assert capsys.readouterr().err.startswith("error: unknown suite 'table9'; suites: fig4, fig5, fig6, fig7,")
 
 
 @pytest.mark.slow

@@ -44,8 +44,8 @@ def records(path: Path) -> list:
 
 
 def summary(path: Path) -> dict:
-    """The run's metadata, config, logged history rows and summary, as plain Python values."""
-    info = {"run": None, "config": {}, "history": [], "summary": {}}
+    """The run's metadata, config, logged history rows, summary and metric definitions, as plain Python values."""
+    info = {"run": None, "config": {}, "history": [], "summary": {}, "metrics": {}}
     for r in records(path):
         kind = r.WhichOneof("record_type")
         if kind == "run":
@@ -56,6 +56,8 @@ def summary(path: Path) -> dict:
             info["config"].update({i.key: json.loads(i.value_json) for i in r.config.update})
         elif kind == "history":
             info["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item})
+        elif kind == "metric":  # define_metric: name or glob -> the metric it is charted against
+            info["metrics"][r.metric.name or r.metric.glob_name] = r.metric.step_metric
         elif kind == "summary":
             info["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                     for i in r.summary.update})
