@@ -135,3 +135,23 @@ def test_a_runs_relative_flops_count_every_training_sample_against_dense_full_da
     # RigL trains at f_s, plus its dense-gradient steps; state preservation records each coreset once
     lower = (3 * f_s * samples + f_s * budget * 2) / (3 * f_d * 4 * n)
     assert lower < cut["relative_train_flops"] < lower * 1.1
+
+
+def test_probe_passes_count_in_relative_flops(tmp_path):
+    bindings = ("epochs = 4", "train.selection_interval = 2", "coreset_fraction = 0.2", "data.train_limit = 400",
+                "data.test_limit = 100", "train.eval_every = 4", "selector = 'el2n'")
+    result = runner.execute(parse("gin/digits/coreset_only.gin", bindings=bindings), tmp_path)
+    assert result["status"] == "ok"
+    n, epochs, warmup = result["data"]["num_train"], len(result["history"]), result["warmup_epochs"]
+    rounds = len(result["selection_epochs"])  # EL2N reads one probe pass over the n training images per round
+    sizes = [row["coreset_size"] for row in result["history"]]
+    k = sizes[-1]
+    assert (n, epochs, warmup, rounds, k) == (400, 4, 1, 2, 80) and sizes == [n] * warmup + [k] * (epochs - warmup)
+    # coreset_only trains dense: f = f_D per sample and forward, 3 f_D per training sample (flops.py), and one
+    # f_D per sample of each probe pass (loop.py, _select). The reference is dense training on all n samples
+    # for every epoch: 3 f_D n epochs. So, f_D cancelling,
+    #   relative = (3 (warmup n + (epochs - warmup) k) + rounds n) / (3 n epochs)
+    m = result["metrics"]
+    forwards = 3 * (warmup * n + (epochs - warmup) * k) + rounds * n
+    assert m["relative_train_flops"] == pytest.approx(forwards / (3 * n * epochs), rel=1e-12)
+    assert m["train_flops"] == pytest.approx(m["inference_flops"] * forwards, rel=1e-12)

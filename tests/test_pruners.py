@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from harness import models, registry
 from harness.masks import cubic_ramp
@@ -101,6 +102,40 @@ def test_adam_moments_are_masked_too(name):
             assert (p[~pruner.masks[n]] == 0).all()
             assert (state["exp_avg"][~pruner.masks[n]] == 0).all()
             assert (state["exp_avg_sq"][~pruner.masks[n]] == 0).all()
+
+
+def forward_interventions(model, opt) -> list[str]:
+    """Everything through which a pruner could act other than the masks applied after the step: module
+    hooks, parametrizations, hooks on the weights, a replaced or hooked optimizer step."""
+    found = []
+    for name, module in model.named_modules():
+        for kind in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks"):
+            if getattr(module, kind):
+                found.append(f"{name or 'model'}.{kind}")
+        if parametrize.is_parametrized(module):
+            found.append(f"{name or 'model'} is parametrized")
+    for name, p in model.named_parameters():
+        if p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None):
+            found.append(f"{name} has tensor hooks")
+    if "step" in vars(opt):
+        found.append("optimizer.step replaced")
+    if opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks:
+        found.append("optimizer step hooks")
+    return found
+
+
+@pytest.mark.parametrize("name", ["rigl", "magnitude"])
+def test_hard_mask_pruners_add_no_hooks_or_parametrizations(name):
+    model, opt, pruner = attached(name, 12, delta_t=2, **({"begin": 0.0} if name == "magnitude" else {}))
+    assert pruner.params
+    assert forward_interventions(model, opt) == []
+    changed = pruner.version
+    for step in range(4):  # mask updates at t = 2 and 4
+        train_step(model, opt, pruner, step)
+    assert pruner.version > changed and any(int((~m).sum()) for m in pruner.masks.values())
+    assert forward_interventions(model, opt) == []
+    model, opt, pruner = attached("probmask", 12)  # the check sees the one pruner that does act on the forward
+    assert forward_interventions(model, opt) and parametrize.is_parametrized(model.fc, "weight")
 
 
 def test_layers_the_layout_leaves_dense_get_no_mask():

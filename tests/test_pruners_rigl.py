@@ -64,6 +64,53 @@ def test_a_weight_dropped_and_regrown_in_the_same_update_keeps_its_value_and_mom
     assert torch.equal(p[kept], weights[name][kept])  # the update replaced the optimizer step
 
 
+def test_rigl_drops_smallest_magnitude_and_grows_largest_gradient():
+    """Each update against an independent computation of the documented rule: drop the k active weights of
+    smallest |w|, then grow the k of largest |grad| among the inactive ones, the just-dropped included."""
+    total, delta = 40, 3
+    model, opt, pruner = attached("rigl", total, delta_t=delta)
+    t_end = int(0.75 * total)
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randn(32, 3, 16, 16, generator=g), torch.randint(0, 4, (32,), generator=g)) for _ in range(9)]
+    regrown = checked = 0
+    for step in range(9):  # updates at t = 3, 6, 9
+        if (step + 1) % delta:
+            assert not train_step(model, opt, pruner, step, data[step])
+            continue
+        x, y = data[step]
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        t = step + 1
+        f = 0.3 / 2 * (1 + math.cos(math.pi * t / t_end))
+        expected = {}
+        for name, p in pruner.params.items():
+            before = pruner.masks[name].flatten().clone()
+            weight, grad = p.detach().abs().flatten(), p.grad.abs().flatten()
+            k = int(f * int(before.sum()))
+            assert k > 0, name
+            active = before.nonzero().flatten()
+            by_magnitude = active[weight[active].argsort(stable=True)]
+            low = weight[by_magnitude]
+            assert low[k - 1] < low[k], (t, name)  # no tie decides the dropped set
+            dropped = torch.zeros_like(before)
+            dropped[by_magnitude[:k]] = True
+            candidates = (~before | dropped).nonzero().flatten()
+            by_gradient = candidates[grad[candidates].argsort(descending=True, stable=True)]
+            high = grad[by_gradient]
+            assert high[k - 1] > high[k] and high[k - 1] > 0, (t, name)  # nor the grown set
+            grown = torch.zeros_like(before)
+            grown[by_gradient[:k]] = True
+            expected[name] = (before & ~dropped) | grown
+            assert int(expected[name].sum()) == int(before.sum())
+            regrown += int((dropped & grown).sum())
+        assert pruner.before_step(step)
+        pruner.after_step(step)
+        for name, mask in expected.items():
+            assert torch.equal(pruner.masks[name].flatten(), mask), (t, name)
+            checked += 1
+    assert checked == 3 * len(pruner.params) and regrown > 0  # the just-dropped were candidates, and some came back
+
+
 def test_drop_fraction_follows_the_cosine_schedule():
     total, delta = 60, 4
     model, opt, pruner = attached("rigl", total, delta_t=delta)
@@ -111,11 +158,23 @@ def test_the_number_of_updates_matches_the_steps_the_run_actually_takes(tmp_path
     full_data_steps = schedule.epochs * schedule.full_batches
     assert schedule.total_steps < full_data_steps / 2  # counted after coreset subsampling
     assert pruner.total_steps == schedule.total_steps and pruner.end == int(0.75 * schedule.total_steps)
+    calls, updated = [], []
+    before_step = pruner.before_step
+
+    def counting(step):  # the loop's view: which steps the pruner's update replaced
+        calls.append(step)
+        replaced = before_step(step)
+        if replaced:
+            updated.append(step + 1)
+        return replaced
+
+    pruner.before_step = counting
     while not training.done:
         training.run_epoch()
     steps = training.step
-    assert steps == schedule.total_steps
-    assert pruner.updates == len([t for t in range(1, steps + 1) if t % 5 == 0 and t < int(0.75 * steps)]) > 3
+    assert steps == schedule.total_steps and calls == list(range(steps))
+    expected = [t for t in range(1, steps + 1) if t % 5 == 0 and t < int(0.75 * steps)]
+    assert updated == expected and len(expected) > 3
 
 
 def test_bad_rigl_arguments_are_config_errors():

@@ -13,7 +13,7 @@ from benchmarks.selector_speed import synthetic_probe
 from harness import registry
 from harness.errors import ConfigError
 from harness.rng import generator
-from harness.selection import ClassLayout, Probe, SelectionContext, check_coreset, class_budgets
+from harness.selection import ClassLayout, Coreset, Probe, SelectionContext, check_coreset, class_budgets
 from methods.selectors._features import error_vectors, gradient_distances, with_bias
 from methods.selectors.ccs import stratified
 from methods.selectors.craig import cluster_sizes, facility_location
@@ -123,6 +123,25 @@ def test_class_budgets_sum_exactly_and_stay_at_the_ceiling_or_one_below():
                 if budget >= nonempty and c > 0:
                     assert q >= 1
                     assert q >= ceil - 1 or q == 1  # trimmed by at most one, except down to one sample
+
+
+VALID = ([3, 0, 7, 9, 4], [1.0, 0.5, 2.0, 1.0, 3.0])  # a budget of 5 out of 10 samples
+
+
+@pytest.mark.parametrize("indices, weights, message", [
+    ([3, 0, 7, 9], [1.0, 0.5, 2.0, 1.0], "returned 4 indices for a budget of 5"),
+    ([3, 0, 7, 3, 4], VALID[1], "indices are not unique"),
+    ([3, 0, 7, 10, 4], VALID[1], r"indices outside \[0, 10\)"),
+    ([3, 0, -1, 9, 4], VALID[1], r"indices outside \[0, 10\)"),
+    (VALID[0], [1.0, 0.5, 0.0, 1.0, 3.0], "weights must be finite and > 0"),
+    (VALID[0], [1.0, 0.5, math.nan, 1.0, 3.0], "weights must be finite and > 0"),
+], ids=["short", "duplicate", "past-the-end", "negative", "zero-weight", "nan-weight"])
+def test_check_coreset_rejects_bad_coresets(indices, weights, message):
+    bad = Coreset(torch.tensor(indices), torch.tensor(weights))
+    with pytest.raises(RuntimeError, match=f"^selector 'mine': {message}$"):
+        check_coreset(bad, 5, 10, "mine")
+    good = Coreset(torch.tensor(VALID[0]), torch.tensor(VALID[1]))
+    assert check_coreset(good, 5, 10, "mine") is good
 
 
 def test_class_layout_groups_positions_by_class():

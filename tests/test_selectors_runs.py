@@ -1,7 +1,10 @@
 """Selectors inside real runs on `digits`: every selector from one --gin_param (issue 4, point 8), EL2N
-under label noise (point 5), the per-round coreset records, and selector state across a resume."""
+under label noise (point 5), the per-round coreset records, selector state across a resume, and the probe pass
+that every selector reads (eval mode, no augmentation, current masks, counted as selection time)."""
 
+import copy
 import json
+import time
 
 import pytest
 import torch
@@ -11,6 +14,7 @@ from test_selectors import _one_thread  # noqa: F401  (autouse: one thread for t
 from harness import runner
 from harness.errors import ConfigError
 from harness.run import main
+from harness.selection import probe_pass
 from methods.selectors._features import el2n
 
 SELECTORS = ["random", "gradmatch", "craig", "glister", "moderate", "el2n", "ccs", "forgetting"]
@@ -114,3 +118,47 @@ def test_forgetting_counts_survive_a_checkpoint_and_the_resumed_run_selects_the_
 def test_glister_without_a_validation_split_is_a_config_error():
     with pytest.raises(ConfigError, match="selector 'glister' needs a validation split"):
         runner.build(parse("gin/digits/coreset_only.gin", bindings=("selector = 'glister'", "data.val_fraction = 0.0")))
+
+
+def test_probe_pass_is_eval_mode_unaugmented_and_masked(tmp_path, monkeypatch):
+    training = runner.build(parse("gin/digits/swast_cut.gin", bindings=("selector = 'el2n'",)))
+    model, pruner, data = training.model, training.pruner, training.data
+    initial = pruner.version
+    training.run_epoch()  # the warm-up epoch: RigL has rewired its masks, BatchNorm has running statistics
+    assert pruner.version > initial and training.schedule.selection_epochs[0] == 2
+    for name, p in pruner.params.items():
+        assert (p[~pruner.masks[name]] == 0).all() and (~pruner.masks[name]).any()
+    reference = copy.deepcopy(model)  # the model as the masks define it, in eval mode
+    with torch.no_grad():
+        for name, p in reference.named_parameters():
+            if name in pruner.masks:
+                p.mul_(pruner.masks[name])
+    reference.eval()
+    with torch.no_grad():
+        batches = [training.normalize(x) for x in data.train_x.split(training.eval_batch)]
+        embeddings = torch.cat([reference.features(x) for x in batches])
+        logits = torch.cat([reference(x) for x in batches])
+        reference.train()
+        train_mode = torch.cat([reference(x) for x in batches])
+
+    for mode in (True, False):
+        model.train(mode)
+        probe = probe_pass(model, data.train_x, data.train_y, training.normalize, training.eval_batch)
+        assert all(m.training == mode for m in model.modules())
+        torch.testing.assert_close(probe.logits, logits)
+        torch.testing.assert_close(probe.embeddings, embeddings)
+        assert not probe.logits.requires_grad and not probe.embeddings.requires_grad
+        assert torch.equal(probe.labels, data.train_y) and torch.equal(probe.indices.cpu(), torch.arange(1294))
+    assert (probe.logits - train_mode).abs().max() > 1e-2  # a training-mode forward would differ
+
+    calls = []
+
+    def slow_probe(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.2)
+        return probe_pass(*args, **kwargs)
+
+    monkeypatch.setattr("harness.loop.probe_pass", slow_probe)
+    result = runner.execute(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "selector = 'el2n'")), tmp_path)
+    assert result["selection_epochs"] == [2, 4] and len(calls) == 2  # one probe pass per round
+    assert result["metrics"]["time_s"]["selection"] >= 0.2 * len(calls)  # the probe pass is selection time
