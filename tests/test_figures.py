@@ -244,3 +244,31 @@ def test_fig5_suite_trains_at_smoke_scale_and_its_csv_matches_the_runs(tmp_path)
     c = frame[frame.panel == "c"]
     assert set(c.method) == {"coreset_only", "swast_cut"} and len(c) == 2 * 8
     assert (c["mean"] > 0).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fig4", "fig6", "fig7"])
+def test_figure_suite_trains_at_smoke_scale_and_its_accuracies_are_the_runs(name, tmp_path):
+    args = [name, "--seeds", "1", "--results", str(tmp_path)]
+    assert main(["run", *args, "--executor", "local", "--wait"]) == 0
+    assert main(["collect", *args]) == 0
+    frame = figure_files(tmp_path / "figures", name)
+    records = results(tmp_path / "runs")
+    assert len(records) == len(suites()[name].plan("smoke", 1)) and all(r["status"] == "ok" for r in records)
+    assert len(frame) == len(records)  # one row per cell, one seed per cell
+    for row in frame.itertuples():
+        match = [r for r in records if same_cell(r["spec"], row, name)]
+        assert len(match) == 1 == row.n, row
+        assert row.accuracy_mean == pytest.approx(match[0]["metrics"]["test_accuracy"], rel=1e-5)
+
+
+def same_cell(spec, row, figure):
+    """Whether a run's spec is the one behind a CSV row (1 seed: one run per row)."""
+    if spec["method"] != row.method:
+        return False
+    if row.method == "coreset_only":
+        return figure == "fig7" or spec["coreset_fraction"] == pytest.approx(row.coreset_fraction)
+    if figure == "fig7":
+        return spec["prune_rate"] == pytest.approx(row.backbone_rate) and spec["fc_rate"] == pytest.approx(row.fc_rate)
+    return (spec["prune_rate"] == pytest.approx(row.prune_rate)
+            and spec["coreset_fraction"] == pytest.approx(row.coreset_fraction))
