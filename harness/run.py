@@ -64,12 +64,19 @@ class RunBatch(submitit.helpers.Checkpointable):
 
     def __call__(self, runs: list[tuple[list[str], list[str], str]], runs_root: str,
                  threads: int | None = None) -> list[tuple[str, str]]:
+        import torch
+
         import methods  # noqa: F401  (registers the plug-ins in the job's process)
 
+        previous = torch.get_num_threads()
         if threads:
-            import torch
-
             torch.set_num_threads(threads)
+        try:
+            return self._run_all(runs, runs_root)
+        finally:  # the debug executor runs batches in the caller's process
+            torch.set_num_threads(previous)
+
+    def _run_all(self, runs: list[tuple[list[str], list[str], str]], runs_root: str) -> list[tuple[str, str]]:
         outcome = []
         for files, bindings, key in runs:
             try:

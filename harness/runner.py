@@ -34,7 +34,14 @@ SCHEMA = 1
 
 def execute(cfg: RunConfig, runs_root: Path) -> dict:
     """Train the run described by `cfg` under `runs_root/<short key>/` and return its result record."""
-    runs_root = Path(runs_root)
+    threads = torch.get_num_threads()
+    try:
+        return _execute(cfg, Path(runs_root))
+    finally:  # `runtime.threads` holds for this run only: runs share a process in jobs and tests
+        torch.set_num_threads(threads)
+
+
+def _execute(cfg: RunConfig, runs_root: Path) -> dict:
     _check_writable(runs_root)
     run_dir = runs_root / cfg.short_key
     result_path = run_dir / "result.json"

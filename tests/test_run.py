@@ -68,6 +68,13 @@ def test_same_config_and_seed_give_identical_results(tmp_path):
     assert without_timing(other["history"]) != without_timing(a["history"])
 
 
+def test_a_runs_thread_count_does_not_outlive_it(tmp_path):
+    before = torch.get_num_threads()
+    cfg = parse("gin/digits/coreset_only.gin", bindings=(*SHORT, f"runtime.threads = {before + 1}"))
+    assert runner.execute(cfg, tmp_path)["env"]["threads"] == before + 1
+    assert torch.get_num_threads() == before
+
+
 def test_a_finished_run_is_not_redone(tmp_path):
     cfg = parse("gin/digits/coreset_only.gin", bindings=SHORT)
     first = runner.execute(cfg, tmp_path)
@@ -77,8 +84,10 @@ def test_a_finished_run_is_not_redone(tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):
-    args = ["gin/digits/swast_cut.gin", "--gin_param", "epochs = 40", "--gin_param", "runtime.progress = False"]
-    cfg = parse("gin/digits/swast_cut.gin", bindings=("epochs = 40",))
+    # One thread on both sides: float sums differ with the thread count.
+    args = ["gin/digits/swast_cut.gin", "--gin_param", "epochs = 40", "--gin_param", "runtime.progress = False",
+            "--gin_param", "runtime.threads = 1"]
+    cfg = parse("gin/digits/swast_cut.gin", bindings=("epochs = 40", "runtime.threads = 1"))
     run_dir = tmp_path / "killed" / cfg.short_key
     proc = subprocess.Popen([sys.executable, "-m", "harness.run", *args, "--out", str(tmp_path / "killed")],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
