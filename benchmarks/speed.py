@@ -28,7 +28,8 @@ forward over the same slices (the model's logits, concatenated), alternating the
 Launching: a whole `python -m harness.run` smoke run (the SWaST-cut digits experiment, one thread, W&B
 disabled) in a fresh process; what is not training, selection or evaluation (interpreter and import start,
 gin parsing, building, checkpoints, writing the run folder and result.json) is the launch overhead, shown as
-a share of the process's wall time.
+a share of the process's wall time, next to the start-up any PyTorch training script pays (a process that
+imports torch and builds an SGD optimizer), timed alternately with it.
 
 Prints a table and writes results/bench/speed.json (device, versions, date, load averages, threads, the
 timings and a `ratios` object). Torch uses one thread by default (`--threads`): with two threads on busy
@@ -73,6 +74,7 @@ BINDINGS = ("runtime.progress = False", "runtime.device = 'cpu'", "runtime.wandb
             "pruner = 'rigl'")
 TARGETS = {"dense": 1.05, "coreset_only": 1.05, "rigl": 1.05, "swast_cut": 1.10}
 LAUNCH_RUN = "gin/digits/swast_cut.gin"
+BARE_START = "import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"
 
 
 class BareLoop:
@@ -212,9 +214,10 @@ def compare_probe(repeats: int) -> dict:
 
 
 def launch_overhead(repeats: int, threads: int) -> dict:
-    """Wall time of whole smoke-run processes and the part of it that is not training, selection or
-    evaluation."""
-    walls, overheads = [], []
+    """Wall time of whole smoke-run processes, the part of it that is not training, selection or evaluation,
+    and, alternating with them, the floor any PyTorch training script pays: a process that imports torch
+    and builds an SGD optimizer (which loads PyTorch's compiler stack)."""
+    walls, overheads, floors = [], [], []
     env = {**os.environ, "WANDB_MODE": "disabled"}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as out:
@@ -228,9 +231,12 @@ def launch_overhead(repeats: int, threads: int) -> dict:
             timed = json.loads(result.read_text())["metrics"]["time_s"]
         walls.append(wall)
         overheads.append(wall - timed["train"] - timed["selection"] - timed["eval"])
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", BARE_START], cwd=PROJECT_ROOT, env=env, check=True)
+        floors.append(time.perf_counter() - began)
     shares = [o / w for o, w in zip(overheads, walls, strict=True)]
     return {"experiment": LAUNCH_RUN, "wall_s": statistics.median(walls), "overhead_s": statistics.median(overheads),
-            "share": statistics.median(shares)}
+            "share": statistics.median(shares), "bare_start_s": statistics.median(floors)}
 
 
 def load() -> float:
@@ -239,8 +245,8 @@ def load() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks speed", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=11, help="timed pairs per comparison (default 11)")
-    parser.add_argument("--min-steps", type=int, default=40, help="training steps per repetition, at least")
+    parser.add_argument("--repeats", type=int, default=21, help="timed pairs per comparison (default 21)")
+    parser.add_argument("--min-steps", type=int, default=20, help="training steps per repetition, at least")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--launch-repeats", type=int, default=3, help="smoke-run processes (0: skip)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -280,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         lo["load_average"] = load()
         record["launch"] = lo
         print(f"\nlaunch overhead of a smoke run ({lo['experiment']}, median of {args.launch_repeats}): "
-              f"{lo['overhead_s']:.2f} s of {lo['wall_s']:.2f} s ({100 * lo['share']:.0f}%), "
+              f"{lo['overhead_s']:.2f} s of {lo['wall_s']:.2f} s ({100 * lo['share']:.0f}%), of which "
+              f"{lo['bare_start_s']:.2f} s any PyTorch script pays (start, import torch, build an optimizer); "
               f"load {lo['load_average']:.1f}")
     record["load_average_end"] = list(os.getloadavg())
     files.write_json(Path(args.out), record)
