@@ -191,6 +191,7 @@ def pairs(harness, bare, repeats: int) -> dict:
     return {"harness_cpu_s": statistics.median(cpu["harness"]), "bare_cpu_s": statistics.median(cpu["bare"]),
             "harness_wall_s": statistics.median(wall["harness"]), "bare_wall_s": statistics.median(wall["bare"]),
             "ratio": statistics.median(ratios), "wall_ratio": statistics.median(wall_ratios),
+            "ratio_quartiles": [round(q, 4) for q in statistics.quantiles(ratios, n=4)[::2]],
             "pair_ratios": [round(x, 4) for x in ratios]}
 
 
@@ -239,6 +240,11 @@ def launch_overhead(repeats: int, threads: int) -> dict:
             "share": statistics.median(shares), "bare_start_s": statistics.median(floors)}
 
 
+def quartiles(r: dict) -> str:
+    low, high = r["ratio_quartiles"]
+    return f"{low:.2f}-{high:.2f}"
+
+
 def load() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -265,22 +271,23 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"harness / bare loop, median of {args.repeats} alternating pairs, digits on the CPU, "
           f"{args.threads} thread(s), OMP_WAIT_POLICY={record['omp_wait_policy']}, torch {torch.__version__}")
-    print("| what | samples | steps | harness CPU | bare CPU | ratio | wall ratio | target | load |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| what | samples | steps | harness CPU | bare CPU | ratio | quartiles | wall ratio | target | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.methods:
         r = compare_loop(name, args.repeats, args.min_steps)
         r["load_average"] = load()
         record["loop"][name] = r
         record["ratios"][name] = r["ratio"]
         print(f"| {name} | {r['samples']} | {r['steps']} | {r['harness_cpu_s']:.3f} s | {r['bare_cpu_s']:.3f} s | "
-              f"{r['ratio']:.3f}x | {r['wall_ratio']:.3f}x | {TARGETS[name]:.2f}x | {r['load_average']:.1f} |",
+              f"{r['ratio']:.3f}x | {quartiles(r)} | {r['wall_ratio']:.3f}x | {TARGETS[name]:.2f}x | "
+              f"{r['load_average']:.1f} |",
               flush=True)
     p = compare_probe(args.repeats)
     p["load_average"] = load()
     record["probe"] = p
     record["ratios"]["probe"] = p["ratio"]
     print(f"| probe pass | {p['samples']} | - | {p['harness_cpu_s']:.3f} s | {p['bare_cpu_s']:.3f} s | "
-          f"{p['ratio']:.3f}x | {p['wall_ratio']:.3f}x | - | {p['load_average']:.1f} |", flush=True)
+          f"{p['ratio']:.3f}x | {quartiles(p)} | {p['wall_ratio']:.3f}x | - | {p['load_average']:.1f} |", flush=True)
     if args.launch_repeats:
         lo = launch_overhead(args.launch_repeats, args.threads)
         lo["load_average"] = load()
