@@ -191,7 +191,8 @@ def pairs(harness, bare, repeats: int) -> dict:
     return {"harness_cpu_s": statistics.median(cpu["harness"]), "bare_cpu_s": statistics.median(cpu["bare"]),
             "harness_wall_s": statistics.median(wall["harness"]), "bare_wall_s": statistics.median(wall["bare"]),
             "ratio": statistics.median(ratios), "wall_ratio": statistics.median(wall_ratios),
-            "ratio_quartiles": [round(q, 4) for q in statistics.quantiles(ratios, n=4)[::2]],
+            "ratio_quartiles": [round(q, 4) for q in (statistics.quantiles(ratios, n=4)[::2] if len(ratios) > 1
+                                                      else ratios * 2)],
             "pair_ratios": [round(x, 4) for x in ratios]}
 
 
