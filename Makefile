@@ -15,7 +15,7 @@ CLUSTER  ?=
 SUITES   := table1 table2 table3 table4 table5 preservation fig4 fig5 fig6 fig7
 SUITE_FLAGS = --scale $(SCALE) --executor $(EXECUTOR) $(if $(CLUSTER),--cluster $(CLUSTER),)
 
-.PHONY: install smoke test test-fast lint bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables \
+.PHONY: install smoke test test-fast lint bench bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables \
 	figures fig1 wandb-sync $(SUITES)
 
 install: $(STAMP)
@@ -61,6 +61,9 @@ slurm-status:  ## what the one-node SLURM cluster runs; fails when it is not rea
 
 lint: install
 	$(PY) -m ruff check .
+
+bench: install  ## the training loop, probe pass and launching against bare PyTorch: results/bench/speed.json
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m benchmarks speed
 
 bench-pruners: install  ## CPU time per training step of each pruner relative to no pruning (minutes)
 	$(PY) -m benchmarks.pruner_speed

@@ -1,4 +1,5 @@
-"""`python -m benchmarks {list,plan,run,status,collect} SUITE ...`: the paper's tables and figures as suites of runs.
+"""`python -m benchmarks {list,plan,run,status,collect} SUITE ...`: the paper's tables and figures as suites of runs;
+`python -m benchmarks speed`: the harness against bare PyTorch.
 
   list                      the suites
   plan SUITE                the runs, how many are done, the compute they need, how they would be sent
@@ -6,22 +7,29 @@
   status SUITE              done / failed / started / missing (--follow: until nothing is in flight)
   collect SUITE             read the results and write results/tables/SUITE.{md,tex} and/or
                             results/figures/SUITE.{png,pdf,csv}
+  speed [OPTIONS]           the harness's loop, probe pass and launching against bare PyTorch, side by side
+                            (writes results/bench/speed.json; `python -m benchmarks speed --help` for options)
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import pkgutil
-import shutil
+import os
 import sys
-import time
-from collections import Counter
-from pathlib import Path
 
-import benchmarks
-from benchmarks.suite import SCALES, SEEDS, Suite, write_table
-from harness.errors import ConfigError
+if __name__ == "__main__" and sys.argv[1:2] == ["speed"]:  # before torch loads OpenMP, which reads it once
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import pkgutil  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import benchmarks  # noqa: E402
+from benchmarks.suite import SCALES, SEEDS, Suite, write_table  # noqa: E402
+from harness.errors import ConfigError  # noqa: E402
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
 
@@ -29,7 +37,7 @@ EXECUTORS = ("auto", "slurm", "local", "debug")
 def suites() -> dict[str, Suite]:
     found = {}
     for info in pkgutil.iter_modules(benchmarks.__path__):
-        if info.name.startswith("_") or info.name == "suite":
+        if info.name.startswith("_") or info.name in ("suite", "speed"):
             continue
         module = importlib.import_module(f"benchmarks.{info.name}")
         if isinstance(getattr(module, "SUITE", None), Suite):
@@ -38,6 +46,11 @@ def suites() -> dict[str, Suite]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["speed"]:
+        from benchmarks import speed
+
+        return speed.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("list", "plan", "run", "status", "collect"))

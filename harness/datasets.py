@@ -5,10 +5,13 @@ for `imagenet`, image files read batch by batch); `harness.data.load` prepares t
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 from pathlib import Path
 
 import torch
 
+from harness import files
 from harness.data import Augment, RawData, list_image_folder, read_image_folder, read_images, stratified_split
 from harness.errors import ConfigError
 from harness.registry import register
@@ -20,14 +23,23 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 @register("dataset", "digits")
-def digits(test_fraction: float = 0.2) -> RawData:
+def digits(cache_dir: Path, test_fraction: float = 0.2) -> RawData:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), split with a fixed seed.
-    Small shifts only: flipping a digit changes what it is."""
-    from sklearn.datasets import load_digits
+    Small shifts only: flipping a digit changes what it is. The images are read once and kept in the cache
+    as tensors (importing scikit-learn takes longer than a smoke run's first epochs)."""
+    version = importlib.metadata.version("scikit-learn")
+    cache = cache_dir / f"digits-sklearn-{version}.pt"
+    if cache.is_file():
+        cached = torch.load(cache, weights_only=True)
+        x, y = cached["x"], cached["y"]
+    else:
+        from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    x = torch.from_numpy(bunch.images).mul(255.0 / 16.0).round().to(torch.uint8).unsqueeze(1)
-    y = torch.from_numpy(bunch.target).long()
+        bunch = load_digits()
+        x = torch.from_numpy(bunch.images).mul(255.0 / 16.0).round().to(torch.uint8).unsqueeze(1)
+        y = torch.from_numpy(bunch.target).long()
+        with contextlib.suppress(OSError):  # an unwritable cache only costs the import next run
+            files.save_torch(cache, {"x": x, "y": y})
     test_idx, train_idx = stratified_split(y, round(test_fraction * len(y)), generator(0))
     return RawData(x[train_idx], y[train_idx], x[test_idx], y[test_idx], [str(d) for d in range(10)],
                    Augment(pad=1, flip=False), "scikit-learn load_digits")

@@ -121,11 +121,11 @@ class Training:
         model.train()
         bounds = batch_bounds(n, self.cfg.train.batch_size)
         positions = [order[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
-        images = training_batches(data.train_x, [indices[pos] for pos in positions], aug.pad, aug.flip, g,
+        index_batches = [indices[pos] for pos in positions]
+        images = training_batches(data.train_x, index_batches, aug.pad, aug.flip, g,
                                   derive_seed(self.seed, "decode", t), self.device)
-        for pos, x in zip(positions, images, strict=True):
+        for pos, idx, x in zip(positions, index_batches, images, strict=True):
             self.flops.step(self.step, len(pos))
-            idx = indices[pos]
             logits = model(self.normalize(x))
             w = weights[pos]
             loss = (F.cross_entropy(logits, data.train_y[idx], reduction="none") * w).sum() / w.sum()

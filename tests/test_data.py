@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -26,6 +28,17 @@ def test_digits_splits_are_stratified_disjoint_and_fixed():
     assert not flat(a.val_x) & flat(a.test_x)
     counts = torch.bincount(a.val_y, minlength=10)
     assert int(counts.min()) >= 14 and int(counts.max()) <= 15
+
+
+def test_digits_read_from_the_cache_equal_digits_read_from_scikit_learn(tmp_path, monkeypatch):
+    from harness.datasets import digits
+
+    first = digits(tmp_path)  # reads scikit-learn's copy and fills the cache
+    assert len(list(tmp_path.glob("digits-*.pt"))) == 1
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # importing it would now fail
+    cached = digits(tmp_path)
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        assert torch.equal(getattr(first, name), getattr(cached, name))
 
 
 def test_stratified_split_takes_exact_counts_with_class_proportions():
