@@ -107,7 +107,7 @@ def submit(work: list[Work], runs_root: Path, folder: Path, kind: str, profile: 
 
     if kind == "slurm":
         batches = pack(work, math.ceil(len(work) / profile.runs_per_job))
-        threads = None
+        threads = profile.cpus_per_task  # PyTorch's own choice may count CPUs the job was not given
     else:
         batches = pack(work, concurrency)
         threads = max(1, (os.cpu_count() or 1) // len(batches))
