@@ -31,6 +31,9 @@ gin parsing, building, checkpoints, writing the run folder and result.json) is t
 a share of the process's wall time, next to the start-up any PyTorch training script pays (a process that
 imports torch and builds an SGD optimizer), timed alternately with it.
 
+Selectors: every registered selector's time on a probe shaped like CIFAR-10's (N = 50,000, d = 512, 10%),
+as `make bench-selectors` times it (which adds the CIFAR-100 shape and the probe pass of the smoke model).
+
 Prints a table and writes results/bench/speed.json (device, versions, date, load averages, threads, the
 timings and a `ratios` object). Torch uses one thread by default (`--threads`): with two threads on busy
 cores every parallel region waits for a descheduled thread and times stretch many-fold. OpenMP threads
@@ -56,6 +59,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.selector_speed import synthetic_probe, time_selector
 from harness import config, files, registry, runner
 from harness.augment import crop_flip
 from harness.config import PROJECT_ROOT
@@ -241,6 +245,24 @@ def launch_overhead(repeats: int, threads: int) -> dict:
             "share": statistics.median(shares), "bare_start_s": statistics.median(floors)}
 
 
+def selector_times(names: list[str] | None, repeats: int) -> dict:
+    """Each selector's time on a probe shaped like a ResNet-18 probe of CIFAR-10 (N = 50,000, d = 512, 10
+    classes, a 10% budget; `make bench-selectors` adds the CIFAR-100 shape): the median of `repeats`."""
+    names = names or [n for n in registry.names("selector") if n != "full"]
+    n, classes = 50_000, 10
+    probe = synthetic_probe(n, 512, classes, seed=1, val=n // 10)
+    print(f"\nselection time, CIFAR-10-shaped probe (N = {n:,}, d = 512, 10% budget), median of {repeats}:")
+    times = {}
+    for name in names:
+        seconds, exact = time_selector(name, probe, n // 10, classes, repeats)
+        if not exact:
+            raise RuntimeError(f"selector {name!r} did not return exactly its budget")
+        times[name] = seconds
+        print(f"| {name} | {seconds:.2f} s |", flush=True)
+    return {"samples": n, "dim": 512, "classes": classes, "budget": n // 10, "seconds": times,
+            "load_average": load()}
+
+
 def quartiles(r: dict) -> str:
     low, high = r["ratio_quartiles"]
     return f"{low:.2f}-{high:.2f}"
@@ -251,17 +273,34 @@ def load() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks speed", description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--table2"]:
+        from benchmarks import gpu_time
+
+        return gpu_time.main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks speed", description=__doc__.split("\n\n")[0],
+                                     epilog="--table2 [OPTIONS]: the paper's Table 2 configuration timed end to end "
+                                     "(the GPU benchmark; `python -m benchmarks speed --table2 --help`)")
     parser.add_argument("--repeats", type=int, default=21, help="timed pairs per comparison (default 21)")
     parser.add_argument("--min-steps", type=int, default=20, help="training steps per repetition, at least")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--launch-repeats", type=int, default=3, help="smoke-run processes (0: skip)")
+    parser.add_argument("--selectors", nargs="+", metavar="NAME", help="selectors to time (default: all)")
+    parser.add_argument("--selector-repeats", type=int, default=3, help="timed selections each (0: skip)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default="results/bench/speed.json", help="where to write the JSON record")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     import methods  # noqa: F401  (registers the pruners, selectors and methods)
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return measure(args)
+    finally:  # the benchmark's thread count does not outlive it (tests call main in-process)
+        torch.set_num_threads(threads)
+
+
+def measure(args: argparse.Namespace) -> int:
     record = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": runner.environment(torch.device("cpu"))["device"],
@@ -289,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     record["ratios"]["probe"] = p["ratio"]
     print(f"| probe pass | {p['samples']} | - | {p['harness_cpu_s']:.3f} s | {p['bare_cpu_s']:.3f} s | "
           f"{p['ratio']:.3f}x | {quartiles(p)} | {p['wall_ratio']:.3f}x | - | {p['load_average']:.1f} |", flush=True)
+    if args.selector_repeats:
+        record["selectors"] = selector_times(args.selectors, args.selector_repeats)
     if args.launch_repeats:
         lo = launch_overhead(args.launch_repeats, args.threads)
         lo["load_average"] = load()

@@ -27,6 +27,7 @@ from harness.config import RunConfig
 from harness.data import Dataset
 from harness.errors import ConfigError
 from harness.evaluate import evaluate, per_sample_loss
+from harness.fastpath import FastPath
 from harness.flops import TrainingFlops, layer_flops
 from harness.masks import Pruner
 from harness.preservation import StatePreservation
@@ -61,9 +62,10 @@ class Timers:
 
 class Training:
     def __init__(self, cfg: RunConfig, data: Dataset, model: nn.Module, selector: Selector, pruner: Pruner,
-                 device: torch.device):
+                 device: torch.device, fastpath: FastPath):
         self.cfg, self.data, self.model, self.selector, self.pruner = cfg, data, model, selector, pruner
-        self.device = device
+        self.device, self.fastpath = device, fastpath
+        self.forward = fastpath.training_forward(model)
         self.seed = cfg.experiment.seed
         method = cfg.method
         self.budget = coreset_budget(method.coreset_fraction, data.num_train)
@@ -76,7 +78,7 @@ class Training:
         targets = layer_targets(model, method.prune_rate, method.scope, cfg.sparsity)
         pruner.attach(model, self.optimizer, targets, self.schedule.total_steps, derive_seed(self.seed, "pruner"))
         self.preservation = StatePreservation(method.state_preservation, cfg.preservation.weight)
-        self.normalize = Normalize(data.mean, data.std)
+        self.normalize = Normalize(data.mean, data.std, fastpath.channels_last)
         self.eval_batch = cfg.runtime.eval_batch_size
         self.params_total = sum(p.numel() for p in model.parameters())
         self.flops = TrainingFlops(layer_flops(model, tuple(data.train_x.shape[1:]), device), pruner)
@@ -126,7 +128,8 @@ class Training:
                                   derive_seed(self.seed, "decode", t), self.device)
         for pos, idx, x in zip(positions, index_batches, images, strict=True):
             self.flops.step(self.step, len(pos))
-            logits = model(self.normalize(x))
+            with self.fastpath.autocast():
+                logits = self.forward(self.normalize(x)).float()
             w = weights[pos]
             loss = (F.cross_entropy(logits, data.train_y[idx], reduction="none") * w).sum() / w.sum()
             total = loss
@@ -154,11 +157,12 @@ class Training:
         data, sel = self.data, self.selector
         rnd = self.schedule.selection_epochs.index(t)
         if sel.needs_probe:
-            probe = probe_pass(self.model, data.train_x, data.train_y, self.normalize, self.eval_batch)
-            self.flops.forward(data.num_train)
-            if sel.needs_val:
-                probe.val = probe_pass(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
-                self.flops.forward(len(data.val_y))
+            with self.fastpath.autocast():
+                probe = probe_pass(self.model, data.train_x, data.train_y, self.normalize, self.eval_batch)
+                self.flops.forward(data.num_train)
+                if sel.needs_val:
+                    probe.val = probe_pass(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
+                    self.flops.forward(len(data.val_y))
         else:
             probe = Probe(labels=data.train_y, indices=torch.arange(data.num_train, device=self.device))
         previous = self.subset if self.schedule.on_coreset(t - 1) else None
@@ -169,11 +173,13 @@ class Training:
         coreset.weights = coreset.weights.float()
 
         if self.preservation.mode != "none":
-            logits = (probe.logits[coreset.indices] if probe.logits is not None
-                      else predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch,
-                                self.device))
-            if probe.logits is None:
-                self.flops.forward(len(coreset))  # the recording pass
+            if probe.logits is not None:
+                logits = probe.logits[coreset.indices]
+            else:  # the recording pass
+                with self.fastpath.autocast():
+                    logits = predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch,
+                                     self.device)
+                self.flops.forward(len(coreset))
             self.preservation.record(logits, data.train_y[coreset.indices])
         self._overlap = None
         if previous is not None:
@@ -206,6 +212,13 @@ class Training:
             return row
         self._sync()
         start = time.perf_counter()
+        with self.fastpath.autocast():
+            self._evaluate_splits(row)
+        self.timers.eval += time.perf_counter() - start
+        return row
+
+    def _evaluate_splits(self, row: dict) -> None:
+        data = self.data
         test = evaluate(self.model, data.test_x, data.test_y, self.normalize, self.eval_batch)
         row.update(test_accuracy=test.accuracy, test_loss=test.loss)
         if data.val_x is not None:
@@ -217,8 +230,6 @@ class Training:
                                         self.eval_batch)
             noisy_mean, clean_mean = torch.stack([losses[is_noisy].mean(), losses[~is_noisy].mean()]).tolist()
             row["noisy_clean_loss_ratio"] = noisy_mean / clean_mean if clean_mean > 0 else None
-        self.timers.eval += time.perf_counter() - start
-        return row
 
     def _diagnostic_samples(self):
         """A fixed sample of noisy and clean training samples for the noisy/clean loss ratio (Fig. 5c)."""

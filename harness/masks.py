@@ -63,7 +63,7 @@ class Pruner:
         """Replace a layer's mask; `zeros` is its number of False entries (the caller constructed it so)."""
         p = self.params[name]
         self.masks[name] = mask.view_as(p)
-        self.factors[name] = self.masks[name].to(p.dtype)
+        self.factors[name] = torch.empty_like(p).copy_(self.masks[name])  # p's dtype and memory layout
         self.zeros[name] = zeros
         self.version += 1
 

@@ -26,6 +26,7 @@ from harness import config, files, registry
 from harness import data as data_module
 from harness.config import PROJECT_ROOT, RunConfig
 from harness.errors import ConfigError
+from harness.fastpath import FastPath
 from harness.logging import RunLogger
 from harness.loop import Diverged, Training
 
@@ -92,18 +93,24 @@ def _execute(cfg: RunConfig, runs_root: Path) -> dict:
 def build(cfg: RunConfig) -> Training:
     """Data, model, selector and pruner for `cfg`, wired into a Training that has not started."""
     config.activate(cfg)
-    device = _device(cfg.runtime.device)
+    device = resolve_device(cfg.runtime.device)
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
     torch.manual_seed(cfg.experiment.seed)
-    dataset = data_module.load(cfg.experiment.dataset, cfg.data, cfg.experiment.seed, device,
-                               root=cfg.runtime.data_root, download=cfg.runtime.download,
-                               cache_dir=cfg.runtime.cache_dir, workers=cfg.runtime.loader_workers)
-    model = registry.build("model", cfg.experiment.model, num_classes=dataset.num_classes,
-                           in_channels=dataset.in_channels).to(device)
+    dataset = load_dataset(cfg, device)
+    fastpath = FastPath.resolve(cfg.runtime, device)
+    model = fastpath.prepare(registry.build("model", cfg.experiment.model, num_classes=dataset.num_classes,
+                                            in_channels=dataset.in_channels).to(device))
     selector = registry.build("selector", cfg.method.selector)
     pruner = registry.build("pruner", cfg.method.pruner)
-    return Training(cfg, dataset, model, selector, pruner, device)
+    return Training(cfg, dataset, model, selector, pruner, device, fastpath)
+
+
+def load_dataset(cfg: RunConfig, device: torch.device) -> data_module.Dataset:
+    """The run's dataset on `device` (ConfigError, saying where it looked, when it is not there)."""
+    return data_module.load(cfg.experiment.dataset, cfg.data, cfg.experiment.seed, device,
+                            root=cfg.runtime.data_root, download=cfg.runtime.download,
+                            cache_dir=cfg.runtime.cache_dir, workers=cfg.runtime.loader_workers)
 
 
 def _record(cfg: RunConfig, training: Training, status: str, error: str | None, total_s: float) -> dict:
@@ -126,7 +133,7 @@ def _record(cfg: RunConfig, training: Training, status: str, error: str | None, 
                  "num_val": 0 if dataset.val_y is None else len(dataset.val_y),
                  "num_test": len(dataset.test_y), "num_noisy": int(dataset.noisy_mask.sum())},
         "history": training.history,
-        "env": environment(training.device),
+        "env": {**environment(training.device), **training.fastpath.record()},
     })
 
 
@@ -151,7 +158,8 @@ def _git_commit() -> str | None:
         return None
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """`runtime.device` as a torch device ('auto': CUDA when available)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)

@@ -88,8 +88,8 @@ def probe_pass(model: nn.Module, x: torch.Tensor | ImageFiles, y: torch.Tensor, 
     logits, embeddings = [], []
     for images in image_batches(x, batch_size, y.device):
         h = model.features(normalize(images))
-        embeddings.append(h)
-        logits.append(model.fc(h))
+        embeddings.append(h.float())  # float32 for the selectors, whatever precision the pass ran in
+        logits.append(model.fc(h).float())
     model.train(was_training)
     return Probe(labels=y, indices=torch.arange(len(y), device=y.device), logits=torch.cat(logits),
                  embeddings=torch.cat(embeddings))
@@ -101,7 +101,7 @@ def predict(model: nn.Module, x: torch.Tensor | ImageFiles, normalize: Normalize
     """Eval-mode logits of un-augmented images."""
     was_training = model.training
     model.eval()
-    out = torch.cat([model(normalize(images)) for images in image_batches(x, batch_size, device)])
+    out = torch.cat([model(normalize(images)).float() for images in image_batches(x, batch_size, device)])
     model.train(was_training)
     return out
 

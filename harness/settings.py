@@ -15,6 +15,7 @@ import gin
 from harness.errors import ConfigError
 
 SELECTION_RULES = ("explicit", "modulo")
+PRECISIONS = ("auto", "fp32", "bf16")
 SPARSITY_DISTRIBUTIONS = ("erk", "uniform")
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -129,7 +130,9 @@ class Runtime:
     `device`: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. `cache_dir`: decoded-dataset cache
     (None: $SWAST_CACHE, else ~/.cache/swast-bench). `loader_workers`: processes that decode data read
     from disk batch by batch (ImageNet). `wandb_mode`: 'offline' (default; `wandb sync` later),
-    'online' or 'disabled'; the WANDB_MODE environment variable, when set, wins.
+    'online' or 'disabled'; the WANDB_MODE environment variable, when set, wins. `precision` ('auto', 'fp32',
+    'bf16'), `channels_last` and `compile` ('auto', True, False) are the GPU fast path (harness.fastpath):
+    'auto' turns each on on a CUDA GPU and off on the CPU.
     """
 
     device: str = "auto"
@@ -138,6 +141,9 @@ class Runtime:
     cache_dir: str | None = None
     threads: int | None = None
     eval_batch_size: int = 1024
+    precision: str = "auto"
+    channels_last: bool | str = "auto"
+    compile: bool | str = "auto"
     loader_workers: int = 8
     checkpoint_every: int = 1
     progress: bool = True
@@ -154,6 +160,12 @@ class Runtime:
                  f"runtime.checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
         _require(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1,
                  f"runtime.eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}")
+        _require(self.precision in PRECISIONS,
+                 f"runtime.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("channels_last", "compile"):
+            value = getattr(self, name)
+            _require(value == "auto" or isinstance(value, bool),
+                     f"runtime.{name} must be 'auto', True or False, got {value!r}")
 
 
 # gin name -> settings class. `runtime` stays out of the run key (see harness.config).
