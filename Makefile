@@ -15,7 +15,7 @@ CLUSTER  ?=
 SUITES   := table1 table2 table3 table4 table5 preservation fig4 fig5 fig6 fig7
 SUITE_FLAGS = --scale $(SCALE) --executor $(EXECUTOR) $(if $(CLUSTER),--cluster $(CLUSTER),)
 
-.PHONY: install smoke test test-fast lint bench bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables \
+.PHONY: install smoke test test-fast lint bench bench-gpu bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables \
 	figures fig1 wandb-sync $(SUITES)
 
 install: $(STAMP)
@@ -44,8 +44,8 @@ wandb-sync: install  ## upload the offline W&B runs under results/runs (after `w
 	@runs="$$(ls -d results/runs/*/wandb/offline-run-* 2>/dev/null)"; \
 	if [ -z "$$runs" ]; then echo "no offline W&B runs under results/runs"; else $(VENV)/bin/wandb sync $$runs; fi
 
-test: install  ## every test, the slow end-to-end ones included
-	$(PY) -m pytest -m "slow or not slow"
+test: install  ## every test, the slow end-to-end ones included, one worker process per CPU core
+	$(PY) -m pytest -m "slow or not slow" -n auto
 
 test-fast: install  ## the fast tests only (seconds)
 	$(PY) -m pytest
@@ -64,6 +64,9 @@ lint: install
 
 bench: install  ## the training loop, probe pass and launching against bare PyTorch: results/bench/speed.json
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m benchmarks speed
+
+bench-gpu: install  ## the paper's Table 2 run (ResNet-101, 300 epochs) timed on this machine's GPU: results/bench/table2_time.json
+	$(PY) -m benchmarks speed --table2
 
 bench-pruners: install  ## CPU time per training step of each pruner relative to no pruning (minutes)
 	$(PY) -m benchmarks.pruner_speed

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ["WANDB_MODE"] = "disabled"
 os.environ.setdefault("WANDB_SILENT", "true")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one thread each, and in
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # the runs they start (read when torch loads, below)
 
 import methods  # noqa: E402,F401  (registers the plug-ins, as the entry points do)
 from harness import config  # noqa: E402
@@ -32,14 +37,29 @@ def parse(*files: str, bindings: tuple[str, ...] = (), quiet: bool = True) -> co
     return config.parse([str(ROOT / f) for f in files], [*extra, *bindings])
 
 
+@contextlib.contextmanager
+def machine_lock():
+    """Held while a test changes the machine (installs packages, starts daemons): `make test` runs tests in
+    several worker processes, and apt-get or two clusters starting at once would trip over each other."""
+    with open(Path(tempfile.gettempdir()) / "swast-bench-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def cifar10_folder(tmp_path_factory) -> Path:
-    """The real CIFAR-10 JPEG copy, extracted once per session (skipped where it is not available)."""
+    """The real CIFAR-10 JPEG copy, extracted once per test session, which all workers share (skipped where
+    the copy is not available)."""
     if not CIFAR10_JPG.is_file():
         pytest.skip(f"CIFAR-10 JPEG copy not found at {CIFAR10_JPG} (set SWAST_CIFAR10_JPG)")
-    target = tmp_path_factory.mktemp("cifar10-jpg")
-    with tarfile.open(CIFAR10_JPG) as tar:
-        tar.extractall(target, filter="data")
+    session = tmp_path_factory.getbasetemp()
+    target = (session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session) / "cifar10-jpg"
+    with open(f"{target}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".extracted").is_file():
+            with tarfile.open(CIFAR10_JPG) as tar:
+                tar.extractall(target, filter="data")
+            (target / ".extracted").write_text("")
     return target
 
 
@@ -62,7 +82,8 @@ def slurm_cluster() -> str:
         pytest.skip("the test SLURM cluster needs root: slurm/local-cluster.sh installs packages and starts daemons")
     if not (Path("/etc/debian_version").is_file() and shutil.which("apt-get")):
         pytest.skip("the test SLURM cluster needs a Debian-like system with apt-get")
-    out = local_cluster("up")
+    with machine_lock():
+        out = local_cluster("up")
     if out.returncode != 0:
         pytest.fail(f"slurm/local-cluster.sh up failed:\n{out.stdout}{out.stderr}")
     return out.stdout

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import machine_lock
 
 from benchmarks.table1 import RATES, SUITE
 from harness.results import aggregate, collect
@@ -107,9 +108,10 @@ def test_latex_compiles_with_pdflatex(tmp_path):
             pytest.skip("pdflatex is missing and apt-get is not available to install it")
         install = ["apt-get", "install", "-y", "--no-install-recommends", "texlive-latex-base",
                    "texlive-latex-recommended"]
-        if subprocess.run(install, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update"], check=True, capture_output=True)
-            subprocess.run(install, check=True, capture_output=True)
+        with machine_lock():
+            if subprocess.run(install, capture_output=True).returncode != 0:
+                subprocess.run(["apt-get", "update"], check=True, capture_output=True)
+                subprocess.run(install, check=True, capture_output=True)
     planned = SUITE.plan("smoke", seeds=2)
     fake_results(tmp_path / "runs", planned, accuracy)
     tex = to_latex(SUITE.table(collect(tmp_path / "runs"), "smoke", 2))
