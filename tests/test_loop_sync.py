@@ -4,7 +4,8 @@ Every Python-level way of reading a tensor's value on the host (`.item()`, `.tol
 `bool()`, `float()`, `int()`, use as an index) is counted while `Training._train_epoch` runs one epoch with
 few batches and one with many: the count must be the same (the epoch's one read of its losses), whatever the
 number of batches. Where CUDA exists, the same holds for every synchronisation CUDA reports
-(`torch.cuda.set_sync_debug_mode`), reads inside PyTorch's own C++ included.
+(`torch.cuda.set_sync_debug_mode`), reads inside PyTorch's own C++ included, in an epoch after a warm-up one
+(with the GPU fast path on, as runs have it there: bf16, channels-last, the compiled training forward).
 """
 
 import warnings
@@ -86,6 +87,7 @@ def test_on_cuda_an_epoch_synchronises_as_often_with_many_batches_as_with_few(me
     counts = []
     for batch_size in BATCHES[method]:
         training = ready(method, batch_size, device="cuda")
+        training._train_epoch(training.epoch + 1)  # warm-up: the fast path compiles, cuDNN picks its kernels
         torch.cuda.synchronize()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
