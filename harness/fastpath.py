@@ -10,6 +10,9 @@ off, on a CUDA GPU, and leaves the CPU path as plain float32 eager PyTorch:
 - `compile`: the training forward pass through `torch.compile`. Dynamo keys its cache on the model's code,
   not the instance, so the runs that one job trains one after the other reuse the first run's compiled code
   (the same architecture and batch shapes compile once per process). Evaluation and probe passes stay eager.
+  Compiling a ResNet takes a minute or more, which only a long run earns back: 'auto' compiles on a GPU
+  when the run takes at least COMPILE_MIN_STEPS optimizer steps (the paper's CIFAR runs take 1,896 with 1%
+  coresets to 105,600 dense; smoke runs a few hundred). A guess until a GPU measures where it pays.
 
 On CUDA, cuDNN also benchmarks its convolution algorithms (`torch.backends.cudnn.benchmark`).
 """
@@ -24,6 +27,7 @@ from torch import nn
 
 from harness.settings import Runtime
 
+COMPILE_MIN_STEPS = 5000
 COMPILE_BACKEND = "inductor"  # tests on the CPU swap in 'aot_eager': the same capture, without code generation
 
 
@@ -37,21 +41,23 @@ class FastPath:
     device_type: str
 
     @staticmethod
-    def resolve(runtime: Runtime, device: torch.device) -> FastPath:
+    def resolve(runtime: Runtime, device: torch.device, total_steps: int) -> FastPath:
         cuda = device.type == "cuda"
         precision = runtime.precision
         if precision == "auto":
             precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
         return FastPath(precision=precision,
                         channels_last=cuda if runtime.channels_last == "auto" else runtime.channels_last,
-                        compile=cuda if runtime.compile == "auto" else runtime.compile,
+                        compile=(cuda and total_steps >= COMPILE_MIN_STEPS) if runtime.compile == "auto"
+                        else runtime.compile,
                         device_type=device.type)
 
-    def prepare(self, model: nn.Module) -> nn.Module:
-        """The model in the memory layout this path uses (before an optimizer holds its parameters)."""
+    def prepare(self, model: nn.Module) -> None:
+        """Put the model's weights in this path's memory layout, in place (before an optimizer holds them)."""
         if self.device_type == "cuda":
             torch.backends.cudnn.benchmark = True
-        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
 
     def training_forward(self, model: nn.Module) -> nn.Module:
         """What the training step calls: the model itself, or a compiled view of it sharing its parameters."""

@@ -62,23 +62,25 @@ class Timers:
 
 class Training:
     def __init__(self, cfg: RunConfig, data: Dataset, model: nn.Module, selector: Selector, pruner: Pruner,
-                 device: torch.device, fastpath: FastPath):
+                 device: torch.device):
         self.cfg, self.data, self.model, self.selector, self.pruner = cfg, data, model, selector, pruner
-        self.device, self.fastpath = device, fastpath
-        self.forward = fastpath.training_forward(model)
+        self.device = device
         self.seed = cfg.experiment.seed
         method = cfg.method
         self.budget = coreset_budget(method.coreset_fraction, data.num_train)
         self.schedule: Schedule = plan(cfg.train, method.coreset_fraction, method.selects, data.num_train, self.budget)
         if selector.needs_val and self.schedule.selection_epochs and data.val_x is None:
             raise ConfigError(f"selector {method.selector!r} needs a validation split: set data.val_fraction > 0")
+        self.fastpath = FastPath.resolve(cfg.runtime, device, self.schedule.total_steps)
+        self.fastpath.prepare(model)  # its memory layout, before the optimizer holds its parameters
+        self.forward = self.fastpath.training_forward(model)
 
         self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
                                          nesterov=cfg.train.nesterov, weight_decay=cfg.train.weight_decay)
         targets = layer_targets(model, method.prune_rate, method.scope, cfg.sparsity)
         pruner.attach(model, self.optimizer, targets, self.schedule.total_steps, derive_seed(self.seed, "pruner"))
         self.preservation = StatePreservation(method.state_preservation, cfg.preservation.weight)
-        self.normalize = Normalize(data.mean, data.std, fastpath.channels_last)
+        self.normalize = Normalize(data.mean, data.std, self.fastpath.channels_last)
         self.eval_batch = cfg.runtime.eval_batch_size
         self.params_total = sum(p.numel() for p in model.parameters())
         self.flops = TrainingFlops(layer_flops(model, tuple(data.train_x.shape[1:]), device), pruner)

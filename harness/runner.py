@@ -26,7 +26,6 @@ from harness import config, files, registry
 from harness import data as data_module
 from harness.config import PROJECT_ROOT, RunConfig
 from harness.errors import ConfigError
-from harness.fastpath import FastPath
 from harness.logging import RunLogger
 from harness.loop import Diverged, Training
 
@@ -98,12 +97,11 @@ def build(cfg: RunConfig) -> Training:
         torch.set_num_threads(cfg.runtime.threads)
     torch.manual_seed(cfg.experiment.seed)
     dataset = load_dataset(cfg, device)
-    fastpath = FastPath.resolve(cfg.runtime, device)
-    model = fastpath.prepare(registry.build("model", cfg.experiment.model, num_classes=dataset.num_classes,
-                                            in_channels=dataset.in_channels).to(device))
+    model = registry.build("model", cfg.experiment.model, num_classes=dataset.num_classes,
+                           in_channels=dataset.in_channels).to(device)
     selector = registry.build("selector", cfg.method.selector)
     pruner = registry.build("pruner", cfg.method.pruner)
-    return Training(cfg, dataset, model, selector, pruner, device, fastpath)
+    return Training(cfg, dataset, model, selector, pruner, device)
 
 
 def load_dataset(cfg: RunConfig, device: torch.device) -> data_module.Dataset:

@@ -40,13 +40,19 @@ def one_step(training):
     return logits.detach(), grads
 
 
-def test_auto_is_plain_float32_eager_on_the_cpu_and_every_switch_on_on_a_gpu():
-    auto = Runtime()
-    assert fastpath.FastPath.resolve(auto, torch.device("cpu")).record() == {
+def test_auto_is_plain_float32_eager_on_the_cpu_and_on_a_gpu_compiles_only_long_runs():
+    resolve = fastpath.FastPath.resolve
+    long = fastpath.COMPILE_MIN_STEPS
+    assert resolve(Runtime(), torch.device("cpu"), long).record() == {
         "precision": "fp32", "channels_last": False, "compile": False}
+    fp32 = Runtime(precision="fp32")  # 'auto' asks the GPU whether it has bfloat16
+    assert resolve(fp32, torch.device("cuda"), long).record() == {
+        "precision": "fp32", "channels_last": True, "compile": True}
+    assert not resolve(fp32, torch.device("cuda"), long - 1).compile
+    assert resolve(Runtime(compile=True), torch.device("cpu"), 1).compile
     if torch.cuda.is_available():
-        on_gpu = fastpath.FastPath.resolve(auto, torch.device("cuda"))
-        assert on_gpu.channels_last and on_gpu.compile and on_gpu.precision in ("bf16", "fp32")
+        assert resolve(Runtime(), torch.device("cuda"), long).precision == (
+            "bf16" if torch.cuda.is_bf16_supported() else "fp32")
 
 
 @pytest.mark.parametrize("binding, message", [
