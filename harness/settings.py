@@ -145,7 +145,6 @@ class Runtime:
     channels_last: bool | str = "auto"
     compile: bool | str = "auto"
     loader_workers: int = 8
-    checkpoint_every: int = 1
     progress: bool = True
     wandb_mode: str = "offline"
     wandb_project: str = "swast-bench"
@@ -156,8 +155,6 @@ class Runtime:
                  f"runtime.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         _require(self.wandb_mode in WANDB_MODES,
                  f"runtime.wandb_mode must be one of {', '.join(WANDB_MODES)}, got {self.wandb_mode!r}")
-        _require(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1,
-                 f"runtime.checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
         _require(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1,
                  f"runtime.eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}")
         _require(self.precision in PRECISIONS,

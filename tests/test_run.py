@@ -75,6 +75,21 @@ def test_a_runs_thread_count_does_not_outlive_it(tmp_path):
     assert torch.get_num_threads() == before
 
 
+def test_slow_checkpoint_writes_are_spaced_to_a_small_share_of_the_run(tmp_path, monkeypatch):
+    saved_epochs, save = [], runner.files.save_torch
+
+    def slow_save(path, state):  # as a large model's checkpoint on a fast GPU: 0.5 s, longer than an epoch
+        time.sleep(0.5)
+        saved_epochs.append(state["epoch"])
+        save(path, state)
+
+    monkeypatch.setattr(runner.files, "save_torch", slow_save)
+    result = runner.execute(parse("gin/digits/swast_cut.gin", bindings=SHORT), tmp_path)
+    # after the first epoch; the next no sooner than 0.5 s / 5% = 10 s later (the run takes about 1 s); the last
+    assert result["status"] == "ok" and saved_epochs == [1, 6]
+    assert torch.load(tmp_path / result["key"][:16] / "checkpoint.pt", weights_only=True)["epoch"] == 6
+
+
 def test_a_finished_run_is_not_redone(tmp_path):
     cfg = parse("gin/digits/coreset_only.gin", bindings=SHORT)
     first = runner.execute(cfg, tmp_path)
