@@ -39,7 +39,6 @@ TARGET_S = PAPER_TIME_S / 5
 STAND_IN = ("experiment.dataset = 'synthetic'", "datasets.synthetic.num_train = 50000",
             "datasets.synthetic.num_test = 10000", "datasets.synthetic.num_classes = 10",
             "datasets.synthetic.size = 32", "datasets.synthetic.channels = 3")
-QUIET = ("runtime.progress = False", "runtime.wandb_mode = 'disabled'")
 
 
 def table2_run() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -52,7 +51,7 @@ def parse(data: str, data_root: str, extra: list[str]) -> tuple[config.RunConfig
     """The run's configuration on CIFAR-10 or its stand-in ('auto': CIFAR-10 when it loads)."""
     gin_files, bindings = table2_run()
     paths = [str(PROJECT_ROOT / f) for f in gin_files]
-    base = [*bindings, f"data_root = {data_root!r}", *QUIET]
+    base = [*bindings, f"data_root = {data_root!r}", "runtime.wandb_mode = 'disabled'"]
     if data in ("auto", "cifar10"):
         cfg = config.parse(paths, [*base, *extra])
         try:
@@ -63,7 +62,7 @@ def parse(data: str, data_root: str, extra: list[str]) -> tuple[config.RunConfig
             if data == "cifar10":
                 raise
             print(f"CIFAR-10 not available ({e.message.split(';')[0]}); training the same-shaped stand-in")
-    return config.parse(paths, [*base, *STAND_IN, *extra]), "synthetic stand-in (50,000 + 10,000 3x32x32, 10 classes)"
+    return config.parse(paths, [*base, *STAND_IN, *extra]), "synthetic stand-in of CIFAR-10's shape"
 
 
 def measure(cfg: config.RunConfig, epochs_limit: int | None) -> dict:
