@@ -13,6 +13,8 @@ off, on a CUDA GPU, and leaves the CPU path as plain float32 eager PyTorch:
   Compiling a ResNet takes a minute or more, which only a long run earns back: 'auto' compiles on a GPU
   when the run takes at least COMPILE_MIN_STEPS optimizer steps (the paper's CIFAR runs take 1,896 with 1%
   coresets to 105,600 dense; smoke runs a few hundred). A guess until a GPU measures where it pays.
+  Nor does 'auto' compile a run whose pruner samples its mask inside the forward pass (ProbMask): the
+  graph would break at every layer.
 
 On CUDA, cuDNN also benchmarks its convolution algorithms (`torch.backends.cudnn.benchmark`).
 """
@@ -41,14 +43,15 @@ class FastPath:
     device_type: str
 
     @staticmethod
-    def resolve(runtime: Runtime, device: torch.device, total_steps: int) -> FastPath:
+    def resolve(runtime: Runtime, device: torch.device, total_steps: int, traceable: bool = True) -> FastPath:
+        """`traceable`: whether torch.compile can capture the training forward (False with ProbMask)."""
         cuda = device.type == "cuda"
         precision = runtime.precision
         if precision == "auto":
             precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
         return FastPath(precision=precision,
                         channels_last=cuda if runtime.channels_last == "auto" else runtime.channels_last,
-                        compile=(cuda and total_steps >= COMPILE_MIN_STEPS) if runtime.compile == "auto"
+                        compile=(cuda and traceable and total_steps >= COMPILE_MIN_STEPS) if runtime.compile == "auto"
                         else runtime.compile,
                         device_type=device.type)
 

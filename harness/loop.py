@@ -71,7 +71,8 @@ class Training:
         self.schedule: Schedule = plan(cfg.train, method.coreset_fraction, method.selects, data.num_train, self.budget)
         if selector.needs_val and self.schedule.selection_epochs and data.val_x is None:
             raise ConfigError(f"selector {method.selector!r} needs a validation split: set data.val_fraction > 0")
-        self.fastpath = FastPath.resolve(cfg.runtime, device, self.schedule.total_steps)
+        self.fastpath = FastPath.resolve(cfg.runtime, device, self.schedule.total_steps,
+                                         traceable=not pruner.samples_in_forward)
         self.fastpath.prepare(model)  # its memory layout, before the optimizer holds its parameters
         self.forward = self.fastpath.training_forward(model)
 

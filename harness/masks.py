@@ -28,7 +28,12 @@ class Pruner:
     RigL does) -> `optimizer.step()` unless replaced -> `after_step(step)` (may update masks; re-applies
     them). `step` counts optimizer steps from 0. Subclasses override `setup`, `before_step` and
     `after_step` and change masks only through `set_mask`.
+
+    `samples_in_forward`: the pruner draws a random mask inside the forward pass (ProbMask), which
+    torch.compile cannot capture; runs with it are not compiled unless `runtime.compile = True` says so.
     """
+
+    samples_in_forward: bool = False
 
     def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer, targets: dict[str, float],
                total_steps: int, seed: int) -> None:

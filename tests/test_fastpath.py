@@ -49,6 +49,7 @@ def test_auto_is_plain_float32_eager_on_the_cpu_and_on_a_gpu_compiles_only_long_
     assert resolve(fp32, torch.device("cuda"), long).record() == {
         "precision": "fp32", "channels_last": True, "compile": True}
     assert not resolve(fp32, torch.device("cuda"), long - 1).compile
+    assert not resolve(fp32, torch.device("cuda"), long, traceable=False).compile  # ProbMask's sampled masks
     assert resolve(Runtime(compile=True), torch.device("cpu"), 1).compile
     if torch.cuda.is_available():
         assert resolve(Runtime(), torch.device("cuda"), long).precision == (

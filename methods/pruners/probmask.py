@@ -36,6 +36,8 @@ NOISE_EPS = 1e-6
 
 @register("pruner", "probmask")
 class ProbMask(Pruner):
+    samples_in_forward = True  # a fresh binary-concrete sample per training forward
+
     def __init__(self, begin: float = 0.16, end: float = 0.6, temperature_start: float = 1.0,
                  temperature_end: float = 0.03, score_lr: float = 6e-3, score_init: float = 1.0,
                  bisection_steps: int = 16, hard_after: float = 1.0):
