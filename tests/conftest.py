@@ -38,12 +38,17 @@ def parse(*files: str, bindings: tuple[str, ...] = (), quiet: bool = True) -> co
 
 
 @contextlib.contextmanager
-def machine_lock():
-    """Held while a test changes the machine (installs packages, starts daemons): `make test` runs tests in
-    several worker processes, and apt-get or two clusters starting at once would trip over each other."""
-    with open(Path(tempfile.gettempdir()) / "swast-bench-tests.lock", "w") as lock:
+def file_lock(path: Path | str):
+    """An exclusive lock that the test worker processes of `make test` (one per core) take in turn."""
+    with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def machine_lock():
+    """Held while a test changes the machine (installs packages, starts daemons): apt-get, or two clusters
+    starting at once, would trip over each other."""
+    return file_lock(Path(tempfile.gettempdir()) / "swast-bench-tests.lock")
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +59,7 @@ def cifar10_folder(tmp_path_factory) -> Path:
         pytest.skip(f"CIFAR-10 JPEG copy not found at {CIFAR10_JPG} (set SWAST_CIFAR10_JPG)")
     session = tmp_path_factory.getbasetemp()
     target = (session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session) / "cifar10-jpg"
-    with open(f"{target}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(f"{target}.lock"):
         if not (target / ".extracted").is_file():
             with tarfile.open(CIFAR10_JPG) as tar:
                 tar.extractall(target, filter="data")
