@@ -80,7 +80,7 @@ def measure(cfg: config.RunConfig, epochs_limit: int | None) -> dict:
         while training.epoch < min(epochs_limit, training.schedule.epochs):
             training.run_epoch()
         history, total = training.history, time.perf_counter() - began
-        env = {**runner.environment(training.device), **training.fastpath.record()}
+        env = runner.run_environment(training)
         accuracy, selection_epochs = history[-1]["test_accuracy"], list(training.schedule.selection_epochs)
         num_train = training.data.num_train
     return {"wall_s": time.perf_counter() - began, "run_time_s": total, "test_accuracy": accuracy, "env": env,

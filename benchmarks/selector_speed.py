@@ -28,6 +28,7 @@ from harness.rng import generator  # noqa: E402
 from harness.selection import Probe, SelectionContext, check_coreset  # noqa: E402
 
 SHAPES = {"CIFAR-10": 10, "CIFAR-100": 100}
+N, D = 50_000, 512  # a ResNet-18 probe of CIFAR's training split
 
 
 def synthetic_probe(n: int, d: int, num_classes: int, seed: int = 0, val: int = 0, spread: float = 1.0) -> Probe:
@@ -46,6 +47,11 @@ def synthetic_probe(n: int, d: int, num_classes: int, seed: int = 0, val: int = 
     if val:
         probe.val = part(val)
     return probe
+
+
+def cifar_shaped_probe(num_classes: int) -> Probe:
+    """The probe every selector timing uses: N x D, `num_classes` classes, a 10% validation probe."""
+    return synthetic_probe(N, D, num_classes, seed=1, val=N // 10)
 
 
 def time_selector(name: str, probe: Probe, budget: int, num_classes: int, repeats: int) -> tuple[float, bool]:
@@ -100,10 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     import methods  # noqa: F401  (registers the selectors)
 
     names = args.selectors or [n for n in registry.names("selector") if n != "full"]
-    n, d = 50_000, 512
-    budget = int(args.fraction * n + 0.5)
-    probes = {shape: synthetic_probe(n, d, k, seed=1, val=n // 10) for shape, k in SHAPES.items()}
-    print(f"selection time, median of {args.repeats}, N = {n:,}, d = {d}, budget = {budget:,} "
+    budget = int(args.fraction * N + 0.5)
+    probes = {shape: cifar_shaped_probe(k) for shape, k in SHAPES.items()}
+    print(f"selection time, median of {args.repeats}, N = {N:,}, d = {D}, budget = {budget:,} "
           f"({args.fraction:g}), {torch.get_num_threads()} threads (OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY')}), device cpu, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"| selector | {' | '.join(f'{s} ({k} classes)' for s, k in SHAPES.items())} | exactly the budget |")

@@ -59,7 +59,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from benchmarks.selector_speed import synthetic_probe, time_selector
+from benchmarks.selector_speed import D, N, cifar_shaped_probe, time_selector
 from harness import config, files, registry, runner
 from harness.augment import crop_flip
 from harness.config import PROJECT_ROOT
@@ -249,17 +249,17 @@ def selector_times(names: list[str] | None, repeats: int) -> dict:
     """Each selector's time on a probe shaped like a ResNet-18 probe of CIFAR-10 (N = 50,000, d = 512, 10
     classes, a 10% budget; `make bench-selectors` adds the CIFAR-100 shape): the median of `repeats`."""
     names = names or [n for n in registry.names("selector") if n != "full"]
-    n, classes = 50_000, 10
-    probe = synthetic_probe(n, 512, classes, seed=1, val=n // 10)
-    print(f"\nselection time, CIFAR-10-shaped probe (N = {n:,}, d = 512, 10% budget), median of {repeats}:")
+    classes, budget = 10, N // 10
+    probe = cifar_shaped_probe(classes)
+    print(f"\nselection time, CIFAR-10-shaped probe (N = {N:,}, d = {D}, 10% budget), median of {repeats}:")
     times = {}
     for name in names:
-        seconds, exact = time_selector(name, probe, n // 10, classes, repeats)
+        seconds, exact = time_selector(name, probe, budget, classes, repeats)
         if not exact:
             raise RuntimeError(f"selector {name!r} did not return exactly its budget")
         times[name] = seconds
         print(f"| {name} | {seconds:.2f} s |", flush=True)
-    return {"samples": n, "dim": 512, "classes": classes, "budget": n // 10, "seconds": times,
+    return {"samples": N, "dim": D, "classes": classes, "budget": budget, "seconds": times,
             "load_average": load()}
 
 

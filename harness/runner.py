@@ -141,8 +141,13 @@ def _record(cfg: RunConfig, training: Training, status: str, error: str | None, 
                  "num_val": 0 if dataset.val_y is None else len(dataset.val_y),
                  "num_test": len(dataset.test_y), "num_noisy": int(dataset.noisy_mask.sum())},
         "history": training.history,
-        "env": {**environment(training.device), **training.fastpath.record()},
+        "env": run_environment(training),
     })
+
+
+def run_environment(training: Training) -> dict:
+    """result.json's `env`: where the run trained, and how (the fast path's switches)."""
+    return {**environment(training.device), **training.fastpath.record()}
 
 
 def environment(device: torch.device) -> dict:

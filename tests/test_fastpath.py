@@ -12,6 +12,7 @@ from conftest import parse
 from torch._dynamo.utils import counters
 
 from harness import fastpath, runner
+from harness.errors import ConfigError
 from harness.settings import Runtime
 
 ON = ("runtime.precision = 'bf16'", "runtime.channels_last = True", "runtime.compile = True")
@@ -62,8 +63,6 @@ def test_auto_is_plain_float32_eager_on_the_cpu_and_on_a_gpu_compiles_only_long_
     ("runtime.channels_last = 1", "runtime.channels_last must be 'auto', True or False, got 1"),
 ])
 def test_bad_switches_are_one_line_errors(binding, message):
-    from harness.errors import ConfigError
-
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(") + "$"):
         parse("gin/digits/swast_cut.gin", bindings=(binding,))
 
