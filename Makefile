@@ -12,7 +12,9 @@ STAMP  := $(VENV)/.installed
 SCALE    ?= smoke
 EXECUTOR ?= local
 CLUSTER  ?=
-SUITES   := table1 table2 table3 table4 table5 preservation fig4 fig5 fig6 fig7
+# the CIFAR-10 JPEG copy that SCALE=cpu trains on, extracted once into data/cifar10-jpg
+CIFAR10_JPG ?= ../shared/data/cifar10-jpg.tar.gz
+SUITES   := table1 table2 table3 table4 table5 preservation readings fig4 fig5 fig6 fig7
 SUITE_FLAGS = --scale $(SCALE) --executor $(EXECUTOR) $(if $(CLUSTER),--cluster $(CLUSTER),)
 
 .PHONY: install smoke test test-fast lint bench bench-gpu bench-pruners bench-selectors clean slurm-up slurm-down slurm-status tables \
@@ -29,9 +31,13 @@ $(STAMP): pyproject.toml
 smoke: install  ## one SWaST-cut run on scikit-learn's digits, seconds on a CPU, offline
 	$(PY) -m harness.run gin/digits/swast_cut.gin
 
-$(SUITES): install  ## run a suite's missing runs, wait, write results/tables/<suite>.{md,tex} or results/figures/<suite>.*
+$(SUITES): install $(if $(filter cpu,$(SCALE)),data/cifar10-jpg)  ## run a suite's missing runs, wait, write results/tables/<suite>.{md,tex} or results/figures/<suite>.*
 	$(PY) -m benchmarks run $@ $(SUITE_FLAGS) --wait
 	$(PY) -m benchmarks collect $@ --scale $(SCALE)
+
+data/cifar10-jpg:  ## the class-per-folder CIFAR-10 copy that SCALE=cpu reads (from $(CIFAR10_JPG))
+	@test -f $(CIFAR10_JPG) || { echo "no CIFAR-10 copy at $(CIFAR10_JPG): set CIFAR10_JPG=path/to/cifar10-jpg.tar.gz"; exit 2; }
+	rm -rf $@.partial && mkdir -p $@.partial && tar -xzf $(CIFAR10_JPG) -C $@.partial && mv $@.partial $@
 
 tables: table1 table2 table3 table4 table5  ## the paper's five tables
 

@@ -28,7 +28,7 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import benchmarks  # noqa: E402
-from benchmarks.suite import SCALES, SEEDS, Suite, write_table  # noqa: E402
+from benchmarks.suite import ALL_SCALES, CPU_SEEDS, SEEDS, Suite, default_seeds, write_table  # noqa: E402
 from harness.errors import ConfigError  # noqa: E402
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("list", "plan", "run", "status", "collect"))
     parser.add_argument("suite", nargs="?")
-    parser.add_argument("--scale", default="smoke", choices=SCALES)
-    parser.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds per cell (default {SEEDS})")
+    parser.add_argument("--scale", default="smoke", choices=ALL_SCALES)
+    parser.add_argument("--seeds", type=int, help=f"seeds per cell (default {SEEDS}; {CPU_SEEDS} at cpu scale)")
     parser.add_argument("--executor", default="auto", choices=EXECUTORS,
                         help="auto: SLURM when `srun` is on PATH, else local processes")
     parser.add_argument("--cluster", metavar="PROFILE.gin", help="cluster profile, e.g. slurm/example.gin")
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", action="store_true", help="run: wait for the jobs to finish")
     parser.add_argument("--follow", action="store_true", help="status: follow until nothing is in flight")
     args = parser.parse_args(argv)
+    args.seeds = default_seeds(args.scale) if args.seeds is None else args.seeds
 
     import methods  # noqa: F401  (the plug-ins the suites' runs use)
 
@@ -273,7 +274,7 @@ def cmd_collect(args) -> int:
     written = []
     table = suite.table(collection, args.scale, args.seeds)
     if table is not None:
-        written += write_table(table, tables)
+        written += write_table(table, tables, args.scale)
     plot = suite.figure(collection, args.scale, args.seeds)
     if plot is not None:
         from benchmarks.plotting import save

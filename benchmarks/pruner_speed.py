@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import methods  # noqa: F401  (registers the pruners)
 from harness import models, registry
 from harness.settings import SparsitySettings
-from harness.sparsity import layer_targets
+from harness.sparsity import budget_groups, layer_targets
 
 TOTAL_STEPS, START = 1000, 200
 
@@ -52,7 +52,8 @@ def measure(name: str, width: float, batch: int, steps: int, rate: float, warmup
     pruned.load_state_dict(plain.state_dict())
     plain_opt, pruned_opt = sgd(plain), sgd(pruned)
     pruner = registry.build("pruner", name)
-    pruner.attach(pruned, pruned_opt, layer_targets(pruned, rate, "backbone", SparsitySettings()), TOTAL_STEPS, 0)
+    targets = layer_targets(pruned, rate, "backbone", SparsitySettings())
+    pruner.attach(pruned, pruned_opt, targets, budget_groups(targets, pruned, "backbone"), [TOTAL_STEPS], 0)
     g = torch.Generator().manual_seed(0)
     base, with_pruner = [], []
     for i in range(warmup + steps):

@@ -66,7 +66,7 @@ from harness.config import PROJECT_ROOT
 from harness.loop import Training
 from harness.rng import derive_seed
 from harness.selection import probe_pass
-from harness.sparsity import layer_targets
+from harness.sparsity import budget_groups, layer_targets
 
 METHODS = {  # ratio name -> experiment file
     "dense": "gin/digits/dense.gin",
@@ -94,8 +94,8 @@ class BareLoop:
         if cfg.method.prunes:
             self.pruner = registry.build("pruner", cfg.method.pruner)
             targets = layer_targets(self.model, cfg.method.prune_rate, cfg.method.scope, cfg.sparsity)
-            self.pruner.attach(self.model, self.opt, targets, training.schedule.total_steps,
-                               derive_seed(cfg.experiment.seed, "pruner"))
+            self.pruner.attach(self.model, self.opt, targets, budget_groups(targets, self.model, cfg.method.scope),
+                               training.schedule.epoch_steps, derive_seed(cfg.experiment.seed, "pruner"))
             self.pruner.load_state_dict(training.pruner.state_dict())  # the masks the run has reached
         self.opt.load_state_dict(training.optimizer.state_dict())  # and its momentum
         self.x, self.y = data.train_x, data.train_y

@@ -14,8 +14,10 @@ from harness.errors import ConfigError
 from harness.results import Collection, aggregate
 from harness.tables import Cell, Table
 
-SCALES = ("smoke", "mini", "paper")
+SCALES = ("smoke", "mini", "paper")  # every suite's; some add "cpu": real CIFAR-10 images on a CPU
+ALL_SCALES = (*SCALES, "cpu")
 SEEDS = 5
+CPU_SEEDS = 3  # the cpu scale is sized for three seeds a cell: its Table 3 comparison fits in 40 minutes
 PAPER_RESULTS = config.PROJECT_ROOT / "results" / "paper" / "results.csv"
 RATES = (0.9, 0.7, 0.5, 0.3, 0.1)
 LABELS = {"resnet18": "ResNet-18", "resnet101": "ResNet-101", "resnet101_imagenet": "ResNet-101",
@@ -24,6 +26,10 @@ LABELS = {"resnet18": "ResNet-18", "resnet101": "ResNet-101", "resnet101_imagene
           "el2n": "EL2N"}
 # our names -> the paper's (results.csv)
 PAPER_NAMES = {"dataset": {"imagenet": "imagenet1k"}, "model": {"resnet101_imagenet": "resnet101"}}
+
+
+def default_seeds(scale: str) -> int:
+    return CPU_SEEDS if scale == "cpu" else SEEDS
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,11 @@ class Planned:
 
 class Suite:
     """Subclass per table/figure: `runs(scale)` lists the grid (the seeds are added here); `table(...)` and/or
-    `figure(...)` render it (each returns None where the suite has none)."""
+    `figure(...)` render it (each returns None where the suite has none). `scales`: the scales it has."""
 
     name: str = ""
     title: str = ""
+    scales: tuple[str, ...] = SCALES
 
     def runs(self, scale: str) -> list[Run]:
         raise NotImplementedError
@@ -61,34 +68,52 @@ class Suite:
         return None
 
     def plan(self, scale: str, seeds: int = SEEDS) -> list[Planned]:
-        """Every run of the suite at `scale` for seeds 0..seeds-1, parsed (so each has its run key)."""
-        if scale not in SCALES:
-            raise ConfigError(f"unknown scale {scale!r}; scales are {', '.join(SCALES)}")
+        """Every run of the suite at `scale` for seeds 0..seeds-1, parsed (so each has its run key); a run
+        that two cells of the grid share is planned once."""
+        planned, seen = [], set()
+        for p in self._parsed(scale, seeds).values():
+            if p.key not in seen:
+                seen.add(p.key)
+                planned.append(p)
+        return planned
+
+    def keys(self, scale: str, seeds: int = SEEDS) -> dict[tuple[Run, int], str]:
+        """(run, seed) -> run key, for every run of the grid (tables that pair runs look results up by it)."""
+        return {grid: p.key for grid, p in self._parsed(scale, seeds).items()}
+
+    def _parsed(self, scale: str, seeds: int) -> dict[tuple[Run, int], Planned]:
+        if scale not in ALL_SCALES:
+            raise ConfigError(f"unknown scale {scale!r}; scales are {', '.join(ALL_SCALES)}")
+        if scale not in self.scales:
+            raise ConfigError(f"suite {self.name} has no {scale} scale; it has: {', '.join(self.scales)}")
         if seeds < 1:
             raise ConfigError(f"seeds must be >= 1, got {seeds}")
-        planned, seen = [], set()
+        parsed = {}
         for run in self.runs(scale):
             for seed in range(seeds):
+                if (run, seed) in parsed:
+                    continue
                 bindings = (*run.bindings, f"seed = {seed}")
                 try:
                     cfg = config.parse(list(run.files), list(bindings))
                 except ConfigError as e:
                     raise ConfigError(f"suite {self.name}: {e.message}") from None
-                if cfg.key not in seen:
-                    seen.add(cfg.key)
-                    planned.append(Planned(run.files, bindings, cfg.key, cfg.spec))
-        return planned
+                parsed[(run, seed)] = Planned(run.files, bindings, cfg.key, cfg.spec)
+        return parsed
 
 
 def experiment(dataset: str, method: str, model: str, scale: str, bindings: tuple[str, ...] = (), **macros) -> Run:
     """An experiment file of the repository at a scale, with macro overrides (`prune_rate=0.7`, ...) and any
     further gin `bindings`.
 
-    At smoke scale every dataset is stood in for by `digits` (its experiment files are smoke-sized already);
-    at mini and paper scale the dataset's own experiment file is used with the model and scale files.
+    At smoke scale every dataset is stood in for by `digits` (its experiment files are smoke-sized already),
+    at cpu scale by CIFAR-10 and ResNet-18 (`gin/scale/cpu.gin`); at mini and paper scale the dataset's own
+    experiment file is used with the model and scale files.
     """
     if scale == "smoke":
         files: tuple[str, ...] = (f"gin/digits/{method}.gin",)
+    elif scale == "cpu":
+        files = (f"gin/cifar10/{method}.gin", "gin/models/resnet18.gin", "gin/scale/cpu.gin")
     else:
         files = (f"gin/{dataset}/{method}.gin", f"gin/models/{model}.gin", f"gin/scale/{scale}.gin")
     return Run(files, (*(f"{k} = {v!r}" for k, v in macros.items()), *bindings))
@@ -136,16 +161,42 @@ class CellLookup:
         return found
 
 
+def paired_differences(collection: Collection, keys: dict[tuple[Run, int], str], run: Run, baseline: Run,
+                       seeds: int, value: str = "test_accuracy") -> list[tuple[int, float]]:
+    """(seed, `value` of `run` minus that of `baseline` at the same seed), for each seed where both finished:
+    the unit of evidence when two methods are compared."""
+    ok = dict(zip(collection.ok["key"], collection.ok[value].astype(float), strict=True))
+    out = []
+    for seed in range(seeds):
+        ours, base = ok.get(keys.get((run, seed))), ok.get(keys.get((baseline, seed)))
+        if ours is not None and base is not None:
+            out.append((seed, ours - base))
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
+    return mean, std
+
+
 def _equal(column: pd.Series, value) -> pd.Series:
     if isinstance(value, float):
         return (column.astype(float) - value).abs() < 1e-9
     return column == value
 
 
-def write_table(table: Table, folder: Path) -> tuple[Path, Path]:
+SMOKE_NOTE = ("Smoke scale checks the plumbing, not the science: digits cannot show the paper's effect (real "
+              "CIFAR-10 images on a CPU: `make table3 SCALE=cpu`).")
+
+
+def write_table(table: Table, folder: Path, scale: str) -> tuple[Path, Path]:
     from harness import files
     from harness.tables import to_latex, to_markdown
 
+    if scale == "smoke":
+        table.notes.append(SMOKE_NOTE)
     md, tex = folder / f"{table.name}.md", folder / f"{table.name}.tex"
     files.write_text(md, to_markdown(table))
     files.write_text(tex, to_latex(table))

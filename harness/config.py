@@ -25,6 +25,7 @@ from harness.settings import (
     SETTINGS,
     DataSettings,
     Experiment,
+    ModelSettings,
     PreservationSettings,
     Runtime,
     SparsitySettings,
@@ -55,6 +56,7 @@ class RunConfig:
     experiment: Experiment
     method: Method
     data: DataSettings
+    model: ModelSettings
     train: TrainSettings
     preservation: PreservationSettings
     sparsity: SparsitySettings
@@ -141,6 +143,7 @@ def resolve() -> RunConfig:
         params[e.gin_name] = _resolve(e.gin_name, e.target, exclude=HARNESS_SUPPLIED.get(kind, ()))
 
     data = settings("data")
+    model = settings("model")
     train = settings("train")
     preservation = settings("preservation") if method.state_preservation != "none" else PreservationSettings()
     sparsity = settings("sparsity") if method.prunes else SparsitySettings()
@@ -158,6 +161,7 @@ def resolve() -> RunConfig:
         experiment=experiment,
         method=method,
         data=data,
+        model=model,
         train=train,
         preservation=preservation,
         sparsity=sparsity,

@@ -67,10 +67,15 @@ class FastPath:
         return torch.compile(model, backend=COMPILE_BACKEND) if self.compile else model
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The context every forward pass runs in."""
-        if self.precision == "bf16":
-            return torch.autocast(self.device_type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        """The context every forward pass runs in (the probe pass apart: `train.probe_precision`)."""
+        return autocast(self.device_type, self.precision)
 
     def record(self) -> dict:
         return {"precision": self.precision, "channels_last": self.channels_last, "compile": self.compile}
+
+
+def autocast(device_type: str, precision: str) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for 'bf16', nothing for 'fp32'."""
+    if precision == "bf16":
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

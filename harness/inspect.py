@@ -35,7 +35,8 @@ def report(cfg: config.RunConfig) -> dict:
     """The per-layer table and totals for a parsed configuration (see the module docstring)."""
     classes, *input_shape = _shape(cfg)
     method = cfg.method
-    model: nn.Module = registry.build("model", cfg.experiment.model, num_classes=classes, in_channels=input_shape[0])
+    model: nn.Module = registry.build("model", cfg.experiment.model, num_classes=cfg.model.head_classes or classes,
+                                      in_channels=input_shape[0])
     registry.build("pruner", method.pruner)  # its arguments are checked as a run checks them
     targets = layer_targets(model, method.prune_rate, method.scope, cfg.sparsity)
     flops = layer_flops(model, tuple(input_shape))
@@ -55,6 +56,7 @@ def report(cfg: config.RunConfig) -> dict:
               "fc": [r for r in layers if r["pruned"] and r["name"] == fc]}
     return {
         "dataset": cfg.experiment.dataset, "model": cfg.experiment.model, "input": input_shape, "classes": classes,
+        "head_classes": cfg.model.head_classes or classes,
         "method": method.name, "pruner": method.pruner, "scope": method.scope, "prune_rate": method.prune_rate,
         "distribution": cfg.sparsity.distribution, "fc_rate": cfg.sparsity.fc_rate,
         "pruner_params": cfg.entry_params("pruner", method.pruner),
@@ -87,7 +89,9 @@ def render(rep: dict) -> str:
                        f"classifier fixed at {rep['fc_rate']:g}",
            "all": f"every layer at prune_rate {rep['prune_rate']:g} by {rep['distribution']}"}[rep["scope"]]
     params = ", ".join(f"{k}={v!r}" for k, v in rep["pruner_params"].items())
-    lines = [f"{rep['model']} on {rep['dataset']} ({c}x{h}x{w}, {rep['classes']} classes), method {rep['method']}",
+    head = "" if rep["head_classes"] == rep["classes"] else f", a {rep['head_classes']}-way classifier"
+    lines = [f"{rep['model']} on {rep['dataset']} ({c}x{h}x{w}, {rep['classes']} classes{head}), "
+             f"method {rep['method']}",
              f"pruner {rep['pruner']}({params}): {how}"]
     if rep["pruner"] == "probmask":
         lines.append("probmask keeps each group's total exactly and learns the split between its layers: "

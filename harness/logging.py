@@ -24,6 +24,7 @@ from harness.config import RunConfig
 WANDB_NAMES = {
     "train_loss": "train/loss",
     "sp_kl": "train/sp_kl",
+    "sp_kl_at_record": "train/sp_kl_at_record",
     "lr": "train/lr",
     "noisy_clean_loss_ratio": "train/noisy_clean_loss_ratio",
     "test_accuracy": "test/accuracy",
@@ -34,6 +35,7 @@ WANDB_NAMES = {
     "coreset_size": "coreset/size",
     "coreset_noise_ratio": "coreset/noise_ratio",
     "coreset_overlap": "coreset/overlap",
+    "coreset_noisy_loss": "coreset/noisy_loss",
     "density": "sparsity/density",
     "train_flops": "flops/train",
     "epoch_time_s": "time/epoch_s",

@@ -2,7 +2,8 @@
 
 for epoch t = 1..T:
     if t is a selection epoch: probe pass -> selector -> coreset; state preservation records its logits
-    for each batch of the current training set (full data, or the coreset), shuffled on the device:
+    for each batch of the current training set (full data, the coreset, or nothing in an epoch the
+    schedule skips), shuffled on the device:
         loss = sum(w * CE) / sum(w)  (+ lambda * KL to the recorded logits)
         backward -> pruner.before_step -> optimizer.step (unless the pruner replaced it) -> pruner.after_step
     evaluate; log; checkpoint (atomically)
@@ -14,6 +15,7 @@ The step itself never waits for the host: losses accumulate on the device and ar
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from harness.config import RunConfig
 from harness.data import Dataset
 from harness.errors import ConfigError
 from harness.evaluate import evaluate, per_sample_loss
-from harness.fastpath import FastPath
+from harness.fastpath import FastPath, autocast
 from harness.flops import TrainingFlops, layer_flops
 from harness.masks import Pruner
 from harness.preservation import StatePreservation
@@ -43,7 +45,7 @@ from harness.selection import (
     predict,
     probe_pass,
 )
-from harness.sparsity import layer_targets
+from harness.sparsity import budget_groups, layer_targets
 from harness.streaming import training_batches
 
 DIAGNOSTIC_SAMPLES = 1024  # noisy and clean training samples whose losses are tracked each epoch
@@ -79,8 +81,10 @@ class Training:
         self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
                                          nesterov=cfg.train.nesterov, weight_decay=cfg.train.weight_decay)
         targets = layer_targets(model, method.prune_rate, method.scope, cfg.sparsity)
-        pruner.attach(model, self.optimizer, targets, self.schedule.total_steps, derive_seed(self.seed, "pruner"))
-        self.preservation = StatePreservation(method.state_preservation, cfg.preservation.weight)
+        pruner.attach(model, self.optimizer, targets, budget_groups(targets, model, method.scope),
+                      self.schedule.epoch_steps, derive_seed(self.seed, "pruner"))
+        self.preservation = StatePreservation(method.state_preservation, cfg.preservation.weight,
+                                              cfg.preservation.weighting)
         self.normalize = Normalize(data.mean, data.std, self.fastpath.channels_last)
         self.eval_batch = cfg.runtime.eval_batch_size
         self.params_total = sum(p.numel() for p in model.parameters())
@@ -94,13 +98,14 @@ class Training:
         self.timers = Timers()
         self.diagnostic = self._diagnostic_samples()
         self._overlap: float | None = None
+        self._kl_at_record: float | None = None
 
     # -- one epoch ------------------------------------------------------------------------------------
 
     def run_epoch(self) -> dict:
         t = self.epoch + 1
         start = time.perf_counter()
-        if t in self.schedule.selection_epochs:
+        if self.schedule.new_coreset(t):
             self._select(t)
         for group in self.optimizer.param_groups:
             group["lr"] = self.schedule.lr(t)
@@ -114,22 +119,31 @@ class Training:
         self.epoch = t
         return row
 
-    def _train_epoch(self, t: int) -> tuple[float, float | None]:
-        data, model, pruner, pres = self.data, self.model, self.pruner, self.preservation
+    def _epoch_batches(self, t: int):
+        """Epoch t's batches of the current training set: (positions in it, sample indices, augmented uint8
+        images). The same draw every time it is asked for, so a resumed epoch, and the state-preservation
+        recording at a selection, see exactly what training sees."""
         g = generator(derive_seed(self.seed, "epoch", t), self.device)
-        indices, weights = self.subset.indices, self.subset.weights
-        n = len(indices)
+        n = len(self.subset)
         order = torch.randperm(n, generator=g, device=self.device)
-        loss_sum = torch.zeros((), device=self.device)
-        kl_sum = torch.zeros((), device=self.device)
-        aug = data.augment
-        model.train()
         bounds = batch_bounds(n, self.cfg.train.batch_size)
         positions = [order[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
-        index_batches = [indices[pos] for pos in positions]
-        images = training_batches(data.train_x, index_batches, aug.pad, aug.flip, g,
+        index_batches = [self.subset.indices[pos] for pos in positions]
+        aug = self.data.augment
+        images = training_batches(self.data.train_x, index_batches, aug.pad, aug.flip, g,
                                   derive_seed(self.seed, "decode", t), self.device)
-        for pos, idx, x in zip(positions, index_batches, images, strict=True):
+        return zip(positions, index_batches, images, strict=True)
+
+    def _train_epoch(self, t: int) -> tuple[float | None, float | None]:
+        if not self.schedule.batches(t):
+            return None, None  # an epoch the schedule skips ('cords'): the learning rate moves on, nothing trains
+        data, model, pruner, pres = self.data, self.model, self.pruner, self.preservation
+        weights = self.subset.weights
+        n = len(weights)
+        loss_sum = torch.zeros((), device=self.device)
+        kl_sum = torch.zeros((), device=self.device)
+        model.train()
+        for pos, idx, x in self._epoch_batches(t):
             self.flops.step(self.step, len(pos))
             with self.fastpath.autocast():
                 logits = self.forward(self.normalize(x)).float()
@@ -137,7 +151,7 @@ class Training:
             loss = (F.cross_entropy(logits, data.train_y[idx], reduction="none") * w).sum() / w.sum()
             total = loss
             if pres.active:
-                kl = pres.kl(logits, pos)
+                kl = pres.kl(logits, pos, w)
                 total = loss + pres.weight * kl
                 kl_sum += kl.detach() * len(pos)
             self.optimizer.zero_grad(set_to_none=True)
@@ -155,42 +169,92 @@ class Training:
     # -- selection ------------------------------------------------------------------------------------
 
     def _select(self, t: int) -> None:
+        """A new coreset for epoch t: the selector's (after a probe pass when it reads one), or at the
+        schedule's random epoch a uniform draw (the 'cords' warm start); then state preservation records."""
         self._sync()
         start = time.perf_counter()
         data, sel = self.data, self.selector
-        rnd = self.schedule.selection_epochs.index(t)
-        if sel.needs_probe:
-            with self.fastpath.autocast():
-                probe = probe_pass(self.model, data.train_x, data.train_y, self.normalize, self.eval_batch)
-                self.flops.forward(data.num_train)
-                if sel.needs_val:
-                    probe.val = probe_pass(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
-                    self.flops.forward(len(data.val_y))
-        else:
-            probe = Probe(labels=data.train_y, indices=torch.arange(data.num_train, device=self.device))
+        rng = generator(derive_seed(self.seed, "select", t))
         previous = self.subset if self.schedule.on_coreset(t - 1) else None
-        ctx = SelectionContext(epoch=t, total_epochs=self.schedule.epochs, round=rnd, num_classes=data.num_classes,
-                               lr=self.schedule.base_lr, previous=previous)
-        coreset = sel.select(probe, self.budget, generator(derive_seed(self.seed, "select", t)), ctx)
+        probe = None
+        if t == self.schedule.random_epoch:
+            coreset = Coreset(torch.randperm(data.num_train, generator=rng)[:self.budget], torch.ones(self.budget))
+        else:
+            if sel.needs_probe:
+                with self._probe_precision():
+                    probe = probe_pass(self.model, data.train_x, data.train_y, self.normalize, self.eval_batch)
+                    self.flops.forward(data.num_train)
+                    if sel.needs_val:
+                        probe.val = probe_pass(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
+                        self.flops.forward(len(data.val_y))
+            else:
+                probe = Probe(labels=data.train_y, indices=torch.arange(data.num_train, device=self.device))
+            ctx = SelectionContext(epoch=t, total_epochs=self.schedule.epochs,
+                                   round=self.schedule.selection_epochs.index(t), num_classes=data.num_classes,
+                                   lr=self.schedule.base_lr, previous=previous)
+            coreset = sel.select(probe, self.budget, rng, ctx)
         coreset = check_coreset(coreset, self.budget, data.num_train, self.cfg.method.selector).to(self.device)
         coreset.weights = coreset.weights.float()
-
-        if self.preservation.mode != "none":
-            if probe.logits is not None:
-                logits = probe.logits[coreset.indices]
-            else:  # the recording pass
-                with self.fastpath.autocast():
-                    logits = predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch,
-                                     self.device)
-                self.flops.forward(len(coreset))
-            self.preservation.record(logits, data.train_y[coreset.indices])
         self._overlap = None
         if previous is not None:
             kept = torch.isin(coreset.indices, previous.indices).sum()
             self._overlap = float(kept) / len(coreset)
         self.subset = coreset
+        if self.preservation.mode != "none":
+            self._record(t, probe)
         self._sync()
         self.timers.selection += time.perf_counter() - start
+
+    def _record(self, t: int, probe: Probe | None) -> None:
+        """State preservation's targets for the new coreset, and `sp_kl_at_record`: the term as the first
+        training step would see it at these very weights (a train-mode forward over epoch t's batches and
+        augmented views), which separates the mismatch between recording and training from later drift."""
+        data, pres, coreset = self.data, self.preservation, self.subset
+        if self.cfg.preservation.record == "train":  # the recording pass
+            logits = None
+            for pos, out in self._training_forward(t):
+                if logits is None:
+                    logits = out.new_empty(len(coreset), out.shape[1])
+                logits[pos] = out
+            self.flops.forward(len(coreset))
+        elif probe is not None and probe.logits is not None:
+            logits = probe.logits[coreset.indices]
+        else:  # the recording pass
+            with self._probe_precision():
+                logits = predict(self.model, data.train_x[coreset.indices], self.normalize, self.eval_batch,
+                                 self.device)
+            self.flops.forward(len(coreset))
+        pres.record(logits, data.train_y[coreset.indices])
+        kl = sum(pres.kl(out, pos, coreset.weights[pos]) * len(pos) for pos, out in self._training_forward(t))
+        self._kl_at_record = float(kl) / len(coreset)
+
+    @torch.no_grad()
+    def _training_forward(self, t: int):
+        """Train-mode logits of epoch t's batches at the current weights, as (positions, logits) pairs; the
+        model's mode and buffers (BatchNorm's running statistics) and the pruner's sampling generator are left
+        as they were, so training goes on exactly as if this pass had not happened. It runs the model eagerly
+        (a compiled forward would compile again for gradient-free calls). A diagnostic, outside the FLOPs
+        count, unless it records the targets."""
+        model = self.model
+        was_training = model.training
+        buffers = [b.clone() for b in model.buffers()]
+        sampler = self.pruner.forward_generator()
+        sampler_state = sampler.get_state() if sampler is not None else None
+        model.train()
+        try:
+            for pos, _, x in self._epoch_batches(t):
+                with self.fastpath.autocast():
+                    yield pos, model(self.normalize(x)).float()
+        finally:
+            for b, saved in zip(model.buffers(), buffers, strict=True):
+                b.copy_(saved)
+            if sampler is not None:
+                sampler.set_state(sampler_state)
+            model.train(was_training)
+
+    def _probe_precision(self) -> contextlib.AbstractContextManager:
+        """The probe pass's precision (`train.probe_precision`), whatever the training forward runs in."""
+        return autocast(self.device.type, self.cfg.train.probe_precision)
 
     # -- evaluation -----------------------------------------------------------------------------------
 
@@ -203,22 +267,40 @@ class Training:
             "lr": self.schedule.lr(t),
             "train_loss": train_loss,
             "sp_kl": sp_kl,
+            "sp_kl_at_record": self._kl_at_record if self.schedule.new_coreset(t) else None,
             "coreset_size": len(self.subset),
             "coreset_noise_ratio": None if noisy is None else float(noisy),
-            "coreset_overlap": self._overlap if t in self.schedule.selection_epochs else None,
+            "coreset_overlap": self._overlap if self.schedule.new_coreset(t) else None,
             "density": (self.params_total - zeros) / self.params_total,
             "train_flops": self.flops.total,
             "test_accuracy": None, "test_loss": None, "val_accuracy": None, "val_loss": None,
-            "overfit_gap": None, "noisy_clean_loss_ratio": None,
+            "overfit_gap": None, "noisy_clean_loss_ratio": None, "coreset_noisy_loss": None,
         }
-        if t % self.cfg.train.eval_every and t != self.schedule.epochs:
-            return row
+        last = t == self.schedule.epochs
+        round_end = data.has_noise and self.schedule.batches(t) and (
+            last or (self.schedule.new_coreset(t + 1) and self.schedule.on_coreset(t)))
+        evaluates = last or (t % self.cfg.train.eval_every == 0 and self.schedule.batches(t))
+        if not (evaluates or round_end):
+            return row  # not an evaluation epoch, or one that trained nothing
         self._sync()
         start = time.perf_counter()
         with self.fastpath.autocast():
-            self._evaluate_splits(row)
+            if evaluates:
+                self._evaluate_splits(row)
+            if round_end:
+                row["coreset_noisy_loss"] = self._coreset_noisy_loss()
         self.timers.eval += time.perf_counter() - start
         return row
+
+    def _coreset_noisy_loss(self) -> float | None:
+        """Mean eval-mode loss on the noisy samples of the current training set, at the end of each coreset's
+        round and of the run: how far the model has memorised the wrong labels it trained on (chance: ln K)."""
+        data = self.data
+        idx = self.subset.indices[data.noisy_mask[self.subset.indices]]
+        if not len(idx):
+            return None
+        losses, _ = per_sample_loss(self.model, data.train_x[idx], data.train_y[idx], self.normalize, self.eval_batch)
+        return losses.mean().item()
 
     def _evaluate_splits(self, row: dict) -> None:
         data = self.data

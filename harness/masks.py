@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from harness.errors import ConfigError
+from harness.schedule import CLOCKS, Clock
 from harness.sparsity import zero_count
 
 
@@ -31,23 +33,36 @@ class Pruner:
 
     `samples_in_forward`: the pruner draws a random mask inside the forward pass (ProbMask), which
     torch.compile cannot capture; runs with it are not compiled unless `runtime.compile = True` says so.
+    `learns_layout`: the pruner learns how each group's budget splits between its layers (ProbMask), so every
+    layer of a group with anything to prune is its to mask, those the layout leaves dense included; only the
+    group totals of the targets bind it. `self.groups` holds those groups (all of them, for other pruners).
+
+    A pruner's schedule (when it updates, how far its ramps have gone) reads `self.clock` (harness.schedule),
+    of the kind `clock_kind` names: optimizer steps or epochs, usually the pruner's `clock` argument.
     """
 
     samples_in_forward: bool = False
+    learns_layout: bool = False
+    clock_kind: str = "steps"
 
     def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer, targets: dict[str, float],
-               total_steps: int, seed: int) -> None:
-        """Take over `model`'s parameters listed in `targets` (name -> final sparsity); `total_steps` is
-        the number of optimizer steps the run will take, `seed` the pruner's own seed."""
+               groups: dict[str, list[str]], epoch_steps: tuple[int, ...] | list[int], seed: int) -> None:
+        """Take over `model`'s parameters listed in `targets` (name -> final sparsity); `groups` are the layers
+        that share one budget (harness.sparsity.budget_groups), `epoch_steps` the optimizer steps each epoch of
+        the run will take, `seed` the pruner's own seed."""
         named = dict(model.named_parameters())
         self.model = model
         self.optimizer = optimizer
-        self.total_steps = total_steps
+        self.clock = Clock(self.clock_kind, epoch_steps)
+        self.total_steps = self.clock.total_steps
         self.seed = seed
         self.targets = dict(targets)
         self.sizes = {name: named[name].numel() for name in targets}
         self.final_zeros = {name: zero_count(self.sizes[name], s) for name, s in targets.items()}
-        self.params = {name: named[name] for name in targets if self.final_zeros[name] > 0}
+        self.groups = {g: names for g, names in groups.items()
+                       if names and (not self.learns_layout or sum(self.final_zeros[n] for n in names))}
+        learned = {n for names in self.groups.values() for n in names} if self.learns_layout else set()
+        self.params = {name: named[name] for name in targets if name in learned or self.final_zeros[name] > 0}
         self.masks = {name: torch.ones_like(p, dtype=torch.bool) for name, p in self.params.items()}
         self.factors = {name: torch.ones_like(p) for name, p in self.params.items()}
         self.zeros = dict.fromkeys(self.params, 0)
@@ -57,6 +72,11 @@ class Pruner:
 
     def setup(self, seed: int) -> None:
         """Initial masks (dense unless overridden)."""
+
+    def forward_generator(self) -> torch.Generator | None:
+        """The generator the pruner draws from inside the training forward (ProbMask's mask samples), if
+        any: a pass that must leave training untouched saves and restores its state."""
+        return None
 
     def before_step(self, step: int) -> bool:
         return False
@@ -118,7 +138,15 @@ class Pruner:
         self.apply_masks()
 
 
-def cubic_ramp(done: int, first: int, last: int) -> float:
-    """Zhu & Gupta's gradual schedule: 0 until step `first`, 1 - (1 - progress)^3 up to `last`, then 1."""
-    progress = min(max((done - first) / max(last - first, 1), 0.0), 1.0)
+def clock_kind(pruner: str, clock: str) -> str:
+    """A pruner's `clock` argument, checked: 'steps' or 'epochs'."""
+    if clock not in CLOCKS:
+        raise ConfigError(f"pruners.{pruner}.clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
+    return clock
+
+
+def cubic_ramp(done: float, first: float, last: float) -> float:
+    """Zhu & Gupta's gradual schedule: 0 until `first`, 1 - (1 - progress)^3 up to `last` (> `first`), then 1
+    (in steps or epochs, whichever clock reads `done`)."""
+    progress = min(max((done - first) / (last - first), 0.0), 1.0)
     return 1.0 - (1.0 - progress) ** 3

@@ -1,6 +1,7 @@
 """State preservation (the paper's Eq. 3): after each selection, record the model's logits z_i of the
-selected samples (eval mode, no augmentation); until the next selection, train with
-CE + lambda * mean over the batch of KL(softmax(z_i) || softmax(f(x~_i))).
+selected samples (by default in eval mode without augmentation; `preservation.record`); until the next
+selection, train with CE + lambda * the batch's mean of KL(softmax(z_i) || softmax(f(x~_i))), a plain mean
+or weighted by the coreset weights as the cross-entropy is (`preservation.weighting`).
 
 Modes: `none`; `complete` (every selected sample, Eq. 3); `selective` (only samples the recording model
 classified correctly). The paper names the selective variant in its ablation without defining it; this
@@ -14,9 +15,10 @@ import torch.nn.functional as F
 
 
 class StatePreservation:
-    def __init__(self, mode: str, weight: float):
+    def __init__(self, mode: str, weight: float, weighting: str = "uniform"):
         self.mode = mode
         self.weight = weight
+        self.weighting = weighting
         self.targets: torch.Tensor | None = None  # log-softmax of the recorded logits, [k, K], coreset order
         self.keep: torch.Tensor | None = None  # float [k] (selective), else None
 
@@ -31,12 +33,15 @@ class StatePreservation:
         self.targets = F.log_softmax(logits.detach().float(), dim=1)
         self.keep = (logits.argmax(1) == labels).float() if self.mode == "selective" else None
 
-    def kl(self, logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Mean KL(recorded || current) over a batch; `positions` index the current coreset."""
+    def kl(self, logits: torch.Tensor, positions: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The batch's KL(recorded || current): its mean, or its mean weighted by the samples' coreset
+        `weights`; `positions` index the current coreset."""
         target = self.targets[positions]
         per_sample = F.kl_div(F.log_softmax(logits.float(), dim=1), target, log_target=True, reduction="none").sum(1)
         if self.keep is not None:
             per_sample = per_sample * self.keep[positions]
+        if self.weighting == "coreset":
+            return (per_sample * weights).sum() / weights.sum()
         return per_sample.mean()
 
     def state_dict(self) -> dict:

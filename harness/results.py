@@ -17,7 +17,7 @@ CELL_COLUMNS = [c for c in SPEC_COLUMNS if c != "seed"]
 METRIC_COLUMNS = ["test_accuracy", "best_test_accuracy", "test_loss", "params_total", "params_nonzero", "density",
                   "train_flops", "relative_train_flops", "inference_flops"]
 HISTORY_COLUMNS = ["test_accuracy", "test_loss", "val_loss", "overfit_gap", "train_loss", "coreset_size",
-                   "coreset_noise_ratio", "noisy_clean_loss_ratio", "density"]
+                   "coreset_noise_ratio", "noisy_clean_loss_ratio", "coreset_noisy_loss", "density"]
 
 
 @dataclass

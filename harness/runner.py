@@ -107,7 +107,10 @@ def build(cfg: RunConfig) -> Training:
         torch.set_num_threads(cfg.runtime.threads)
     torch.manual_seed(cfg.experiment.seed)
     dataset = load_dataset(cfg, device)
-    model = registry.build("model", cfg.experiment.model, num_classes=dataset.num_classes,
+    if cfg.model.head_classes is not None and cfg.model.head_classes < dataset.num_classes:
+        raise ConfigError(f"model.head_classes is {cfg.model.head_classes}, fewer than the "
+                          f"{dataset.num_classes} classes of {cfg.experiment.dataset}")
+    model = registry.build("model", cfg.experiment.model, num_classes=cfg.model.head_classes or dataset.num_classes,
                            in_channels=dataset.in_channels).to(device)
     selector = registry.build("selector", cfg.method.selector)
     pruner = registry.build("pruner", cfg.method.pruner)
@@ -135,6 +138,8 @@ def _record(cfg: RunConfig, training: Training, status: str, error: str | None, 
         "spec": cfg.spec,
         "metrics": metrics,
         "selection_epochs": list(training.schedule.selection_epochs),
+        "random_coreset_epoch": training.schedule.random_epoch,
+        "skipped_epochs": list(training.schedule.skipped_epochs),
         "warmup_epochs": training.schedule.warmup_epochs,
         "total_steps": training.schedule.total_steps,
         "data": {"source": dataset.source, "num_train": dataset.num_train,

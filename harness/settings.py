@@ -14,8 +14,11 @@ import gin
 
 from harness.errors import ConfigError
 
-SELECTION_RULES = ("explicit", "modulo")
+SELECTION_RULES = ("explicit", "modulo", "cords")
 PRECISIONS = ("auto", "fp32", "bf16")
+PROBE_PRECISIONS = ("fp32", "bf16")
+RECORD_MODES = ("eval", "train")
+KL_WEIGHTINGS = ("uniform", "coreset")
 SPARSITY_DISTRIBUTIONS = ("erk", "uniform")
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -68,9 +71,15 @@ class TrainSettings:
     """Optimiser, schedule and selection cadence (the paper's Appendix B defaults).
 
     Warm-up is K = ceil(epochs * coreset_fraction * warmup_kappa) full-data epochs (kappa = 1/2 gives the
-    paper's ceil(T*alpha/2)). With `selection_rule = 'explicit'` selection happens at epoch K+1 and then every
-    `selection_interval` epochs; `'modulo'` is Algorithm 1 to the letter (epochs t > K with t mod R = 0, full
-    data until the first one). The learning rate follows a per-epoch cosine over all epochs.
+    paper's ceil(T*alpha/2)). `selection_rule` says when selection happens after it (harness.schedule):
+    `'explicit'` at epoch K+1 and then every `selection_interval` epochs; `'modulo'` is Algorithm 1 to the
+    letter (epochs t > K with t mod R = 0, full data until the first one); `'cords'` is the warm start of the
+    GradMatch reference code. The learning rate follows a per-epoch cosine over all epochs.
+
+    `probe_precision`: the selection-time passes (the probe pass that selectors read, and state preservation's
+    eval-mode recording pass when a selector reads no probe) run in float32 ('fp32') whatever precision the
+    training forward uses, or under bfloat16 autocast ('bf16'), so that a ranking such as EL2N's does not
+    silently depend on bf16 rounding.
     """
 
     epochs: int
@@ -82,6 +91,7 @@ class TrainSettings:
     selection_interval: int = 20
     warmup_kappa: float = 0.5
     selection_rule: str = "explicit"
+    probe_precision: str = "fp32"
     eval_every: int = 1
 
     def __post_init__(self):
@@ -95,18 +105,46 @@ class TrainSettings:
         _require(0.0 <= self.warmup_kappa <= 1.0, f"train.warmup_kappa must be in [0, 1], got {self.warmup_kappa!r}")
         _require(self.selection_rule in SELECTION_RULES,
                  f"train.selection_rule must be one of {', '.join(SELECTION_RULES)}, got {self.selection_rule!r}")
+        _require(self.probe_precision in PROBE_PRECISIONS,
+                 f"train.probe_precision must be one of {', '.join(PROBE_PRECISIONS)}, got {self.probe_precision!r}")
         _require(isinstance(self.eval_every, int) and self.eval_every >= 1,
                  f"train.eval_every must be an integer >= 1, got {self.eval_every!r}")
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """The classifier's width. `head_classes = None`: one output per class of the dataset. The paper's
+    parameter counts imply torchvision's 1000-way head on CIFAR too (README, Fidelity); outputs beyond the
+    dataset's classes never carry a label, so training pushes their probabilities towards zero."""
+
+    head_classes: int | None = None
+
+    def __post_init__(self):
+        _require(self.head_classes is None or (isinstance(self.head_classes, int) and self.head_classes >= 2),
+                 f"model.head_classes must be None or an integer >= 2, got {self.head_classes!r}")
+
+
+@dataclass(frozen=True)
 class PreservationSettings:
-    """State preservation's weight lambda in CE + lambda * KL (Eq. 3; the paper uses 0.1)."""
+    """State preservation (Eq. 3): its weight lambda in CE + lambda * KL (the paper uses 0.1), how the
+    targets are recorded, and how the KL is averaged over a batch.
+
+    `record`: 'eval' records the logits in eval mode on the un-augmented images (the probe pass's); 'train'
+    records them in train mode on the augmented views the next epoch trains on, so that at the recording
+    weights the term is zero and what remains is drift. `weighting`: 'uniform' averages the per-sample KL
+    over the batch (Eq. 3's plain sum); 'coreset' weights it by the coreset weights, as the cross-entropy is.
+    """
 
     weight: float = 0.1
+    record: str = "eval"
+    weighting: str = "uniform"
 
     def __post_init__(self):
         _require(self.weight >= 0, f"preservation.weight must be >= 0, got {self.weight!r}")
+        _require(self.record in RECORD_MODES,
+                 f"preservation.record must be one of {', '.join(RECORD_MODES)}, got {self.record!r}")
+        _require(self.weighting in KL_WEIGHTINGS,
+                 f"preservation.weighting must be one of {', '.join(KL_WEIGHTINGS)}, got {self.weighting!r}")
 
 
 @dataclass(frozen=True)
@@ -169,6 +207,7 @@ class Runtime:
 SETTINGS = {
     "experiment": Experiment,
     "data": DataSettings,
+    "model": ModelSettings,
     "train": TrainSettings,
     "preservation": PreservationSettings,
     "sparsity": SparsitySettings,

@@ -61,6 +61,16 @@ def layer_targets(model: nn.Module, rate: float, scope: str, settings: SparsityS
     return {**{n: zeros[n] / sizes[n] for n in shapes}, **fixed}
 
 
+def budget_groups(targets: dict[str, float], model: nn.Module, scope: str) -> dict[str, list[str]]:
+    """The layers of `targets` that share one budget: under the `backbone` scope the classifier (fixed at its
+    own rate) apart from the rest, under `fc` the classifier alone, under `all` every layer together. A
+    pruner that learns the layout (ProbMask) keeps each group's total and splits it as it learns."""
+    if scope != "backbone":
+        return {scope: list(targets)} if targets else {}
+    fc = classifier_weight(model)
+    return {"backbone": [n for n in targets if n != fc], "fc": [n for n in targets if n == fc]}
+
+
 def erk(shapes: dict[str, tuple[int, ...]], sparsity: float) -> dict[str, float]:
     """Erdos-Renyi-Kernel: density of layer l proportional to sum(dims)/prod(dims), scaled so that the
     layers together keep (1 - sparsity) of their weights; a layer whose density would exceed 1 is made

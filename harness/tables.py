@@ -38,6 +38,7 @@ class Table:
     sections: list[Section]
     seeds: int  # seeds asked per cell; cells with fewer say how many they have
     notes: list[str] = field(default_factory=list)
+    legend: str | None = None  # what a cell shows, where it is not the default (mean ± std, delta, paper)
 
 
 def finish_row(cells: list[Cell], baseline: int | None) -> None:
@@ -114,9 +115,9 @@ def _grouped(rows: list[tuple[list[str], list[Cell]]]) -> list[tuple[list[str], 
 
 def to_markdown(table: Table) -> str:
     out = [f"# {table.caption}", ""]
-    legend = (f"Cells: mean ± std over {table.seeds} seeds (difference to the row's baseline) / the paper's "
-              "number. **Bold**: best in the row, _italic_: runner-up (the baseline apart). "
-              "`n=k/{s}`: only k seeds finished; —: none.")
+    legend = table.legend or (f"Cells: mean ± std over {table.seeds} seeds (difference to the row's baseline) / "
+                              "the paper's number. **Bold**: best in the row, _italic_: runner-up (the baseline "
+                              "apart). `n=k/{s}`: only k seeds finished; —: none.")
     out += [legend.replace("{s}", str(table.seeds)), ""]
     for section in table.sections:
         out += [f"## {section.title}", ""]
@@ -132,6 +133,13 @@ def _tex_escape(text: str) -> str:
     for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#")):
         text = text.replace(a, b)
     return text
+
+
+def _latex_legend(table: Table) -> str:
+    if table.legend:
+        return _tex_escape(table.legend.replace("{s}", str(table.seeds)).replace("`", "")).replace("±", "$\\pm$")
+    return (f"Mean$_{{\\pm\\mathrm{{std}}}}$ over {table.seeds} seeds, (difference to the row's baseline), /paper's "
+            "number. \\textcolor{red}{Red}: best in the row, \\textcolor{blue}{blue}: runner-up (the baseline apart).")
 
 
 def to_latex(table: Table) -> str:
@@ -153,8 +161,6 @@ def to_latex(table: Table) -> str:
             lines.append(" & ".join([*(_tex_escape(x) for x in labels), *(latex_cell(c, table.seeds) for c in cells)])
                          + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}",
-              f"\\caption{{{_tex_escape(table.caption)} Mean$_{{\\pm\\mathrm{{std}}}}$ over {table.seeds} seeds, "
-              "(difference to the row's baseline), /paper's number. "
-              "\\textcolor{red}{Red}: best in the row, \\textcolor{blue}{blue}: runner-up (the baseline apart).}",
+              f"\\caption{{{_tex_escape(table.caption)} {_latex_legend(table)}}}",
               f"\\label{{tab:{table.name}}}", "\\end{table*}"]
     return "\n".join(lines) + "\n"

@@ -57,7 +57,7 @@ def test_the_command_line_prints_a_table_or_json(capsys):
     text = capsys.readouterr().out
     assert "resnet18 on digits (1x8x8, 10 classes), method swast_cut" in text
     assert re.search(r"^fc\.weight\s+10x64\s+0\.100\s+640\s+64\s", text, re.M)
-    assert "pruner rigl(delta_t=5, t_end=0.75, alpha=0.3)" in text
+    assert "pruner rigl(delta_t=5, t_end=0.75, alpha=0.3, clock='steps')" in text
     assert main(["gin/digits/swast_cut.gin", "--gin_param", "pruner = 'probmask'", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["pruner"] == "probmask" and rep["totals"]["nonzero"] < rep["totals"]["params"]

@@ -3,7 +3,7 @@ import torch.nn.functional as F
 
 from harness import models, registry
 from harness.settings import SparsitySettings
-from harness.sparsity import layer_targets
+from harness.sparsity import budget_groups, layer_targets
 
 
 def test_magnitude_pruning_reaches_exact_targets_and_pruned_weights_never_move():
@@ -13,7 +13,7 @@ def test_magnitude_pruning_reaches_exact_targets_and_pruned_weights_never_move()
     targets = layer_targets(model, 0.7, "backbone", SparsitySettings())
     pruner = registry.build("pruner", "magnitude", begin=0.1, end=0.6, delta_t=3)
     total = 40
-    pruner.attach(model, opt, targets, total, seed=0)
+    pruner.attach(model, opt, targets, budget_groups(targets, model, "backbone"), [total], seed=0)
     x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,))
     previous = {n: m.clone() for n, m in pruner.masks.items()}
     for step in range(total):

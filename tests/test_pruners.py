@@ -10,7 +10,7 @@ from torch.nn.utils import parametrize
 from harness import models, registry
 from harness.masks import cubic_ramp
 from harness.settings import SparsitySettings
-from harness.sparsity import layer_targets
+from harness.sparsity import budget_groups, layer_targets
 
 
 def small_model(seed: int = 0):
@@ -27,7 +27,9 @@ def attached(name: str, total: int, rate: float = 0.7, scope: str = "backbone", 
     model = small_model(seed)
     opt = optimizer(model)
     pruner = registry.build("pruner", name, **kwargs)
-    pruner.attach(model, opt, layer_targets(model, rate, scope, SparsitySettings()), total, seed=seed)
+    targets = layer_targets(model, rate, scope, SparsitySettings())
+    # one step per epoch: the step and epoch clocks agree, so schedules read the same on either
+    pruner.attach(model, opt, targets, budget_groups(targets, model, scope), [1] * total, seed=seed)
     return model, opt, pruner
 
 

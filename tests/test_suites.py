@@ -29,7 +29,8 @@ def without_timing(history):
 def test_every_suite_is_listed_and_plans_at_smoke_scale(capsys):
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    for name in ("table1", "table2", "table3", "table4", "table5", "preservation", "fig4", "fig5", "fig6", "fig7"):
+    for name in ("table1", "table2", "table3", "table4", "table5", "preservation", "readings", "fig4", "fig5",
+                 "fig6", "fig7"):
         assert name in listing
     counts = {name: len(suite.plan("smoke", seeds=1)) for name, suite in suites().items()
               if name in ("table1", "table2", "table3", "fig7")}
@@ -86,6 +87,7 @@ def test_a_suite_runs_in_process_collects_and_a_second_run_sends_nothing(tmp_pat
     assert main(["collect", *args]) == 0
     table = (tmp_path / "tables" / "table2.md").read_text()
     assert "| Acc. (%)" in table and "/ 91.13" in table
+    assert "digits cannot show the paper's effect" in table and "make table3 SCALE=cpu" in table
     assert (tmp_path / "tables" / "table2.tex").read_text().startswith("\\begin{table*}")
     assert main(["run", *args, "--executor", "debug", "--wait"]) == 0
     assert "nothing to send (3 of 3 runs done or in flight)" in capsys.readouterr().out
@@ -185,3 +187,49 @@ def test_a_job_interrupted_as_on_timeout_requeues_and_resumes_its_run(slurm_clus
     straight = runner.execute(cfg, tmp_path / "straight")
     assert resumed["metrics"]["test_accuracy"] == straight["metrics"]["test_accuracy"]
     assert without_timing(resumed["history"]) == without_timing(straight["history"])
+
+
+@pytest.mark.slow
+def test_the_readings_suite_runs_at_smoke_scale_and_tabulates_each_readings_paired_difference(tmp_path, capsys):
+    from benchmarks.readings import READINGS, SUITE
+
+    args = ["readings", "--scale", "smoke", "--seeds", "1", "--results", str(tmp_path)]
+    planned = SUITE.plan("smoke", 1)
+    # the switches that coreset-only does not read leave its runs as they are: 8 readings x 6 SWaST-cut runs,
+    # 5 x 3 coreset-only
+    assert len(planned) == 8 * 6 + 5 * 3
+    assert main(["run", *args, "--executor", "debug", "--wait"]) == 0
+    assert main(["collect", *args]) == 0
+    table = (tmp_path / "tables" / "readings.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "%" not in line.split("|")[1]]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == [r.label for r in READINGS.values()]
+    cells = ["|".join(r.split("|")[2:]) for r in rows[1:]]
+    assert "(" not in cells[0] and all(c.count("(") == 6 for c in cells[1:])  # the change from the default
+    assert table.count("/ -0.67") == len(READINGS)  # the paper's SWaST-cut 90% minus coreset-only at 10%
+    assert "digits cannot show the paper's effect" in table
+
+
+def test_the_cpu_scale_is_real_cifar10_for_the_suites_that_have_it(capsys):
+    from benchmarks.table3 import SUITE as TABLE3
+
+    planned = TABLE3.plan("cpu", 3)
+    assert [(p.spec["method"], p.spec["dataset"], p.spec["seed"]) for p in planned] == [
+        ("coreset_only", "cifar10", s) for s in range(3)] + [("swast_cut", "cifar10", s) for s in range(3)]
+    cfg = parse(*planned[0].files, bindings=planned[0].bindings)
+    assert "datasets.cifar10.source = 'folder'" in cfg.text and cfg.data.label_noise == 0.2
+    assert main(["plan", "table1", "--scale", "cpu"]) == 2
+    assert "suite table1 has no cpu scale; it has: smoke, mini, paper" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_table4_with_probmask_runs_at_smoke_scale_and_collects(tmp_path):
+    args = ["table4", "--scale", "smoke", "--seeds", "1", "--results", str(tmp_path)]
+    assert main(["run", *args, "--executor", "debug", "--wait"]) == 0
+    runs = results(tmp_path)
+    assert len(runs) == 6 and all(r["status"] == "ok" for r in runs.values())
+    for r in runs.values():
+        if r["spec"]["method"] == "swast_cut":
+            density = r["metrics"]["density_by_layer"]
+            assert r["spec"]["pruner"] == "probmask" and density["fc.weight"] == pytest.approx(0.1, abs=0.01)
+    assert main(["collect", *args]) == 0
+    assert "| ResNet-18 | digits" in (tmp_path / "tables" / "table4.md").read_text()

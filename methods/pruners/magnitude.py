@@ -1,10 +1,11 @@
 """`magnitude`: gradual magnitude pruning (Zhu & Gupta, 2017), the simplest online pruner.
 
 Each layer's sparsity rises from 0 to its target along the cubic schedule
-s(t) = s_f * (1 - (1 - (t - t1)/(t2 - t1))^3) between t1 = begin * T and t2 = end * T (T = the run's total
-optimizer steps; 0.16 and 0.6 as ProbMask's budget schedule), pruning every `delta_t` steps the
-smallest-magnitude weights of each layer to exactly its current count. Pruned weights stay pruned: masks
-only shrink. The masks live in the shared mechanism (`harness.masks`).
+s(t) = s_f * (1 - (1 - (t - t1)/(t2 - t1))^3) between t1 = begin * T and t2 = end * T (T = the run's length
+on its clock: optimizer steps by default, as Zhu & Gupta count, or epochs; 0.16 and 0.6 as ProbMask's budget
+schedule), pruning every `delta_t` steps the smallest-magnitude weights of each layer to exactly its
+current count. Pruned weights stay pruned: masks only shrink. The masks live in the shared mechanism
+(`harness.masks`).
 """
 
 from __future__ import annotations
@@ -12,30 +13,32 @@ from __future__ import annotations
 import torch
 
 from harness.errors import ConfigError
-from harness.masks import Pruner, cubic_ramp
+from harness.masks import Pruner, clock_kind, cubic_ramp
 from harness.registry import register
 from harness.sparsity import zero_count
 
 
 @register("pruner", "magnitude")
 class Magnitude(Pruner):
-    def __init__(self, begin: float = 0.16, end: float = 0.6, delta_t: int = 100):
+    def __init__(self, begin: float = 0.16, end: float = 0.6, delta_t: int = 100, clock: str = "steps"):
         if not 0.0 <= begin < end <= 1.0:
             raise ConfigError(f"pruners.magnitude needs 0 <= begin < end <= 1, got begin={begin}, end={end}")
         if not isinstance(delta_t, int) or delta_t < 1:
             raise ConfigError(f"pruners.magnitude.delta_t must be an integer >= 1, got {delta_t!r}")
         self.begin, self.end, self.delta_t = begin, end, delta_t
+        self.clock_kind = clock_kind("magnitude", clock)
 
     def setup(self, seed: int) -> None:
-        self.first = int(self.begin * self.total_steps)
-        self.last = max(self.first + 1, int(self.end * self.total_steps))
+        self.first, self.last = self.clock.span(self.begin, self.end)  # the ramp's ends on the clock
+        self.first_step, self.last_step = self.clock.step_at(self.first), self.clock.step_at(self.last)
 
     def schedule(self, done: int) -> float:
         """Fraction of the final sparsity reached after `done` optimizer steps."""
-        return cubic_ramp(done, self.first, self.last)
+        return cubic_ramp(self.clock.time(done), self.first, self.last)
 
     def prunes_after(self, done: int) -> bool:
-        return self.first <= done <= self.last and ((done - self.first) % self.delta_t == 0 or done == self.last)
+        first, last = self.first_step, self.last_step
+        return first <= done <= last and ((done - first) % self.delta_t == 0 or done == last)
 
     def after_step(self, step: int) -> None:
         done = step + 1

@@ -6,9 +6,14 @@ sample, one per layer per forward; the reference draws two forwards per step, ou
 annealed linearly from `temperature_start` to `temperature_end` over the run. The scores take an Adam step
 (`score_lr`) after every optimizer step and are then projected onto {0 <= s <= 1, sum(s) <= K} by
 bisection on a shift v (s <- clamp(s - v, 0, 1)), with one budget K per group: the classifier apart from
-the backbone, each group keeping what the sparsity layout gives its layers in total (the split between
-the layers of a group is learned). K follows the cubic schedule k = k_f + (1 - k_f)(1 - (t - t1)/(t2 -
-t1))^3 between t1 = begin * T and t2 = end * T.
+the backbone. Every prunable weight of the scope has a score, the layers that the sparsity layout (ERK)
+would leave dense included: a group keeps exactly what the layout gives its layers in total (the backbone
+at the prune rate, the classifier at its own rate), and how that total splits between its layers is
+learned, as in the reference, which learns one budget over every prunable layer. K follows the cubic
+schedule k = k_f + (1 - k_f)(1 - (t - t1)/(t2 - t1))^3 between t1 = begin * T and t2 = end * T, and the
+temperature falls over T, with T the run's length on the pruner's clock: epochs by default, the
+reference's clock (it anneals once per epoch; ours moves within an epoch in proportion to its steps), or
+optimizer steps (`clock = 'steps'`).
 
 The soft mask is a parametrization of the masked weights, registered by this pruner alone, so hard-mask
 pruners never pay for it. Evaluation during training (test accuracy, probe passes, state preservation)
@@ -25,10 +30,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from harness.errors import ConfigError
-from harness.masks import Pruner, cubic_ramp
+from harness.masks import Pruner, clock_kind, cubic_ramp
 from harness.registry import register
 from harness.rng import derive_seed, generator
-from harness.sparsity import classifier_weight, zero_count
+from harness.sparsity import zero_count
 
 EPS = 1e-12  # keeps logit(s) finite at s = 0 and s = 1 (and the gradient there of order one)
 NOISE_EPS = 1e-6
@@ -37,10 +42,11 @@ NOISE_EPS = 1e-6
 @register("pruner", "probmask")
 class ProbMask(Pruner):
     samples_in_forward = True  # a fresh binary-concrete sample per training forward
+    learns_layout = True  # every layer of the scope is scored; only each group's total is given
 
     def __init__(self, begin: float = 0.16, end: float = 0.6, temperature_start: float = 1.0,
                  temperature_end: float = 0.03, score_lr: float = 6e-3, score_init: float = 1.0,
-                 bisection_steps: int = 16, hard_after: float = 1.0):
+                 bisection_steps: int = 16, hard_after: float = 1.0, clock: str = "epochs"):
         if not 0.0 <= begin < end <= 1.0:
             raise ConfigError(f"pruners.probmask needs 0 <= begin < end <= 1, got begin={begin}, end={end}")
         if not 0.0 < temperature_end <= temperature_start:
@@ -57,14 +63,11 @@ class ProbMask(Pruner):
         self.temperature_start, self.temperature_end = temperature_start, temperature_end
         self.score_lr, self.score_init = score_lr, score_init
         self.bisection_steps, self.hard_after = bisection_steps, hard_after
+        self.clock_kind = clock_kind("probmask", clock)
 
     def setup(self, seed: int) -> None:
-        T = self.total_steps
-        self.first, self.last = int(self.begin * T), max(int(self.begin * T) + 1, int(self.end * T))
-        self.hard_step = max(1, int(self.hard_after * T))
-        fc = classifier_weight(self.model)
-        members = {"backbone": [n for n in self.params if n != fc], "fc": [n for n in self.params if n == fc]}
-        self.groups = {g: names for g, names in members.items() if names}
+        self.first, self.last = self.clock.span(self.begin, self.end)  # the budget ramp's ends on the clock
+        self.hard_step = max(1, self.clock.step_at(self.clock.point(self.hard_after)))
         self.slices: dict[str, tuple[str, int, int]] = {}
         self.scores: dict[str, torch.Tensor] = {}
         self.group_zeros: dict[str, int] = {}
@@ -94,10 +97,11 @@ class ProbMask(Pruner):
     def budget(self, group: str, done: int) -> int:
         """Weights group `group` keeps after `done` steps (the cubic schedule, an exact count)."""
         n = self.scores[group].numel()
-        return n - zero_count(n, self.group_zeros[group] / n * cubic_ramp(done, self.first, self.last))
+        return n - zero_count(n, self.group_zeros[group] / n * cubic_ramp(self.clock.time(done), self.first,
+                                                                          self.last))
 
     def temperature_after(self, done: int) -> float:
-        progress = min(done / self.total_steps, 1.0)
+        progress = min(self.clock.time(done) / self.clock.total, 1.0)
         return self.temperature_start + (self.temperature_end - self.temperature_start) * progress
 
     # -- the soft mask --------------------------------------------------------------------------------
@@ -163,6 +167,9 @@ class ProbMask(Pruner):
         self.hard = True
         self._eval_masks = None
         self.apply_masks()
+
+    def forward_generator(self) -> torch.Generator | None:
+        return None if self.hard else self.noise
 
     # -- what the harness reads -----------------------------------------------------------------------
 

@@ -2,13 +2,15 @@
 with the connectivity rewired every `delta_t` steps.
 
 Initial masks are random with each layer's exact count of zeros (ERK layout by default). At step t (the
-t-th optimizer step, t = delta_t, 2 delta_t, ... while t < T_end = t_end * T, with T the steps the run
-actually takes, after coreset subsampling) RigL replaces the optimizer step with an update: in each layer
-it drops the floor(f(t) * n_active) active weights of smallest magnitude, f(t) = alpha/2 (1 + cos(pi t /
-T_end)), and grows as many inactive ones (the just-dropped included) with the largest dense-gradient
-magnitude. Genuinely new connections start at zero weight and zero momentum; a weight dropped and regrown
-in the same update keeps its value and momentum. Exact ties (zero weights, zero gradients) are broken at
-random, seeded by (seed, t), so a resumed run repeats every update.
+t-th optimizer step, t = delta_t, 2 delta_t, ... while c(t) < T_end = t_end * C, with c(t) the clock's
+reading after t steps and C the run's length on it) RigL replaces the optimizer step with an update: in
+each layer it drops the floor(f(t) * n_active) active weights of smallest magnitude, f(t) = alpha/2 (1 +
+cos(pi c(t) / T_end)), and grows as many inactive ones (the just-dropped included) with the largest
+dense-gradient magnitude. The clock (`clock`) is the reference's by default, optimizer steps, and C is then
+the steps the run actually takes, after coreset subsampling; 'epochs' spreads T_end and f over epochs.
+Genuinely new connections start at zero weight and zero momentum; a weight dropped and regrown in the same
+update keeps its value and momentum. Exact ties (zero weights, zero gradients) are broken at random,
+seeded by (seed, t), so a resumed run repeats every update.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import math
 import torch
 
 from harness.errors import ConfigError
-from harness.masks import Pruner
+from harness.masks import Pruner, clock_kind
 from harness.registry import register
 from harness.rng import derive_seed, generator
 
 
 @register("pruner", "rigl")
 class RigL(Pruner):
-    def __init__(self, delta_t: int = 100, t_end: float = 0.75, alpha: float = 0.3):
+    def __init__(self, delta_t: int = 100, t_end: float = 0.75, alpha: float = 0.3, clock: str = "steps"):
         if not isinstance(delta_t, int) or delta_t < 1:
             raise ConfigError(f"pruners.rigl.delta_t must be an integer >= 1, got {delta_t!r}")
         if not 0.0 < t_end <= 1.0:
@@ -33,9 +35,10 @@ class RigL(Pruner):
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"pruners.rigl.alpha must be in [0, 1], got {alpha!r}")
         self.delta_t, self.t_end, self.alpha = delta_t, t_end, alpha
+        self.clock_kind = clock_kind("rigl", clock)
 
     def setup(self, seed: int) -> None:
-        self.end = int(self.t_end * self.total_steps)
+        self.end = self.clock.point(self.t_end)  # T_end on the clock
         self.updates = 0
         g = generator(derive_seed(seed, "rigl", "init"))
         for name, p in self.params.items():
@@ -46,10 +49,10 @@ class RigL(Pruner):
 
     def updates_at(self, step: int) -> bool:
         t = step + 1
-        return t % self.delta_t == 0 and t < self.end
+        return t % self.delta_t == 0 and self.clock.time(t) < self.end
 
     def drop_fraction(self, t: int) -> float:
-        return self.alpha / 2 * (1 + math.cos(math.pi * t / self.end))
+        return self.alpha / 2 * (1 + math.cos(math.pi * self.clock.time(t) / self.end))
 
     def before_step(self, step: int) -> bool:
         if not self.updates_at(step):
