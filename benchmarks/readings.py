@@ -93,7 +93,8 @@ class Readings(Suite):
                         cell.delta = mean_std([diffs[s] - default[i][s] for s in common])[0]
                 cells.append(cell)
                 differences.append(diffs)
-            default = differences if default is None else default
+            if default is None:
+                default = differences
             section.rows.append(([reading.label], cells))
         model, dataset = self.setting(scale)
         notes = ["The pruning-only baseline's classifier (`methods.pruning_only.scope`) is the sixth reading; these "

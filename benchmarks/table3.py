@@ -66,7 +66,6 @@ class Table3(Suite):
         paper = {"dataset": "cifar10", "label_noise": NOISE}
         columns = [f"{r:.0%}" for r in RATES] + ["0% (Dense / Coreset-only)"]
         section = Section("Prune rate", columns, baseline=len(RATES))
-        notes = ["Deltas: the first row against dense training, the others against coreset-only."]
         if scale != "cpu":
             section.rows.append((["100% (Pruning-only)"],
                                  rate_row(lookup, {**ours, "coreset_fraction": 1.0},
@@ -76,15 +75,15 @@ class Table3(Suite):
             section.rows.append(([f"{c:.0%} (SWaST-cut)"],
                                  rate_row(lookup, {**ours, "coreset_fraction": c}, {**paper, "coreset_fraction": c},
                                           "swast_cut", {"method": "coreset_only"}, RATES, paper_method="swast")))
-        if scale == "cpu":
-            notes = self.paired_notes(collection, scale, seeds)
+        notes = (self.paired_notes(collection, scale, seeds) if scale == "cpu" else
+                 ["Deltas: the first row against dense training, the others against coreset-only."])
         return Table(self.name, f"{self.title} ({scale} scale, {dataset}, {model}).", ["Subset fraction"], [section],
                      seeds, notes)
 
     def paired_notes(self, collection: Collection, scale: str, seeds: int) -> list[str]:
         """Each seed's SWaST-cut minus coreset-only difference, their mean and spread, and each method's loss on
-        the noisy samples of its coreset: the lowest over the run's evaluations (memorised: well below chance)
-        and at the end."""
+        the noisy samples of its coreset: the lowest at the end of a round (memorised: well below chance) and at
+        the end of the run."""
         keys = self.keys(scale, seeds)
         baseline, joint = self.pairs(scale)
         diffs = paired_differences(collection, keys, joint, baseline, seeds)
@@ -108,8 +107,9 @@ class Table3(Suite):
             if memorised[method]:
                 lowest = sum(m for m, _ in memorised[method]) / len(memorised[method])
                 final = sum(f for _, f in memorised[method]) / len(memorised[method])
-                notes.append(f"{label}: loss on its coreset's noisy samples (eval mode), lowest over the run "
-                             f"{lowest:.2f}, at the end {final:.2f}, mean over seeds (chance: {CHANCE:.2f}).")
+                notes.append(f"{label}: loss on its coreset's noisy samples (eval mode), lowest at a round's end "
+                             f"{lowest:.2f}, at the end of the run {final:.2f}, mean over seeds (chance: "
+                             f"{CHANCE:.2f}).")
         return notes
 
 
