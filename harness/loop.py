@@ -208,13 +208,14 @@ class Training:
     def _record(self, t: int, probe: Probe | None) -> None:
         """State preservation's targets for the new coreset, and `sp_kl_at_record`: the term as the first
         training step would see it at these very weights (a train-mode forward over epoch t's batches and
-        augmented views), which separates the mismatch between recording and training from later drift."""
+        augmented views), which separates the mismatch between recording and training from later drift.
+        Recording in train mode records that very forward, so there the term starts at zero."""
         data, pres, coreset = self.data, self.preservation, self.subset
+        batches = None  # the check's logits, kept only when they are also the record
         if self.cfg.preservation.record == "train":  # the recording pass
-            logits = None
-            for pos, out in self._training_forward(t):
-                if logits is None:
-                    logits = out.new_empty(len(coreset), out.shape[1])
+            batches = list(self._training_forward(t))
+            logits = batches[0][1].new_empty(len(coreset), batches[0][1].shape[1])
+            for pos, out in batches:
                 logits[pos] = out
             self.flops.forward(len(coreset))
         elif probe is not None and probe.logits is not None:
@@ -225,7 +226,8 @@ class Training:
                                  self.device)
             self.flops.forward(len(coreset))
         pres.record(logits, data.train_y[coreset.indices])
-        kl = sum(pres.kl(out, pos, coreset.weights[pos]) * len(pos) for pos, out in self._training_forward(t))
+        kl = sum(pres.kl(out, pos, coreset.weights[pos]) * len(pos)
+                 for pos, out in (batches if batches is not None else self._training_forward(t)))
         self._kl_at_record = float(kl) / len(coreset)
 
     @torch.no_grad()
