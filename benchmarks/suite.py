@@ -3,6 +3,7 @@ from their results. Each table or figure of the paper is one module in `benchmar
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,7 +197,7 @@ def write_table(table: Table, folder: Path, scale: str) -> tuple[Path, Path]:
     from harness.tables import to_latex, to_markdown
 
     if scale == "smoke":
-        table.notes.append(SMOKE_NOTE)
+        table = dataclasses.replace(table, notes=[*table.notes, SMOKE_NOTE])
     md, tex = folder / f"{table.name}.md", folder / f"{table.name}.tex"
     files.write_text(md, to_markdown(table))
     files.write_text(tex, to_latex(table))

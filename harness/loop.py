@@ -255,7 +255,9 @@ class Training:
             model.train(was_training)
 
     def _probe_precision(self) -> contextlib.AbstractContextManager:
-        """The probe pass's precision (`train.probe_precision`), whatever the training forward runs in."""
+        """The precision of the selection-time passes (`train.probe_precision`): the probe pass, and state
+        preservation's eval-mode recording pass where no probe holds the logits, whatever the training forward
+        runs in."""
         return autocast(self.device.type, self.cfg.train.probe_precision)
 
     # -- evaluation -----------------------------------------------------------------------------------
