@@ -28,8 +28,8 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import benchmarks  # noqa: E402
-from benchmarks.suite import ALL_SCALES, CPU_SEEDS, SEEDS, Suite, default_seeds, write_table  # noqa: E402
-from harness.errors import ConfigError  # noqa: E402
+from grid.suite import ALL_SCALES, CPU_SEEDS, SEEDS, Suite, default_seeds, write_table  # noqa: E402
+from harness.core.errors import ConfigError  # noqa: E402
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
 
@@ -94,7 +94,7 @@ def _kind(args) -> str:
 
 
 def _profile(args):
-    from harness.cluster import ClusterProfile, load
+    from grid.cluster import ClusterProfile, load
 
     return load(args.cluster) if args.cluster else ClusterProfile()
 
@@ -114,7 +114,7 @@ def _concurrency(args, kind: str, profile) -> int:
 
 
 def _work(suite: Suite, args):
-    from harness.launch import Work
+    from grid.launch import Work
 
     return [Work(p.files, p.bindings, p.key) for p in suite.plan(args.scale, args.seeds)]
 
@@ -131,7 +131,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from harness.launch import Ledger, run_state
+    from grid.launch import Ledger, run_state
 
     suite = _suite(args)
     planned = suite.plan(args.scale, args.seeds)
@@ -153,7 +153,7 @@ def cmd_plan(args) -> int:
 
 
 def _estimate(planned, runs_root: Path, states: Counter) -> str:
-    from harness.results import collect
+    from grid.collection import collect
 
     finished = collect(runs_root, [p.key for p in planned]).ok
     todo = len(planned) - states["done"]
@@ -184,7 +184,7 @@ def _sending(kind: str, profile, todo: int, concurrency: int) -> str:
 
 
 def cmd_run(args) -> int:
-    from harness.launch import Ledger, submit, to_send
+    from grid.launch import Ledger, submit, to_send
 
     suite = _suite(args)
     runs_root, jobs_folder, *_ = _paths(args, suite)
@@ -211,7 +211,7 @@ def _wait(jobs, work, runs_root: Path) -> None:
     import submitit
     from tqdm import tqdm
 
-    from harness.launch import run_state
+    from grid.launch import run_state
 
     total = len(work)
     with tqdm(total=total, unit="run", desc="runs done", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -235,7 +235,7 @@ def _wait(jobs, work, runs_root: Path) -> None:
 
 
 def _report(work, runs_root: Path) -> int:
-    from harness.launch import run_state
+    from grid.launch import run_state
 
     states = Counter(run_state(runs_root, w.key) for w in work)
     print(", ".join(f"{states[s]} {s}" for s in ("done", "failed", "started", "missing")))
@@ -243,7 +243,7 @@ def _report(work, runs_root: Path) -> int:
 
 
 def cmd_status(args) -> int:
-    from harness.launch import Ledger
+    from grid.launch import Ledger
 
     suite = _suite(args)
     runs_root, jobs_folder, *_ = _paths(args, suite)
@@ -259,7 +259,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from harness.results import collect
+    from grid.collection import collect
 
     suite = _suite(args)
     runs_root, _, tables, figures = _paths(args, suite)
@@ -277,7 +277,7 @@ def cmd_collect(args) -> int:
         written += write_table(table, tables, args.scale)
     plot = suite.figure(collection, args.scale, args.seeds)
     if plot is not None:
-        from benchmarks.plotting import save
+        from grid.plotting import save
 
         written += save(plot, figures)
     print(f"{suite.name}: {len(collection.ok)} of {len(planned)} runs collected -> "

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import polynomial
-from benchmarks.plotting import Plot, pyplot, save
+from grid.plotting import Plot, pyplot, save
 
 TRUE, FIT, PRUNED = "#0072B2", "#009E73", "#E69F00"
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.plotting import METHOD_COLOURS, METHOD_LABELS, Plot, label_points, log_ticks, pyplot, seeds_text
-from benchmarks.suite import LABELS, Run, Suite, experiment, short_at_smoke
-from harness.results import Collection, matching, summarize
+from grid.collection import Collection, matching, summarize
+from grid.plotting import METHOD_COLOURS, METHOD_LABELS, Plot, label_points, log_ticks, pyplot, seeds_text
+from grid.suite import LABELS, Run, Suite, experiment, short_at_smoke
 
 FRACTIONS, SMOKE_FRACTIONS = (0.1, 0.05), (0.1,)
 RATES, SMOKE_RATES = (0.3, 0.7, 0.9), (0.3, 0.9)

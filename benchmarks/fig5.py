@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmarks.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, method_label, pyplot, seeds_text
-from benchmarks.suite import LABELS, Run, Suite, experiment, short_at_smoke
-from harness.results import Collection, matching, summarize
+from grid.collection import Collection, matching, summarize
+from grid.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, method_label, pyplot, seeds_text
+from grid.suite import LABELS, Run, Suite, experiment, short_at_smoke
 
 NOISY = {"label_noise": 0.1, "coreset_fraction": 0.1}
 QUALITY = {**NOISY, "selector": "el2n"}  # (a) and (b)

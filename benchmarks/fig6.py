@@ -7,9 +7,9 @@ budget at the prune rate (`methods.pruning_only.scope = 'all'`), where SWaST-cut
 
 from __future__ import annotations
 
-from benchmarks.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, log_ticks, method_label, pyplot, seeds_text
-from benchmarks.suite import LABELS, Run, Suite, experiment, short_at_smoke
-from harness.results import Collection, matching, summarize
+from grid.collection import Collection, matching, summarize
+from grid.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, log_ticks, method_label, pyplot, seeds_text
+from grid.suite import LABELS, Run, Suite, experiment, short_at_smoke
 
 RATES = (0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99)
 SMOKE_RATES = (0.3, 0.7, 0.9)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.plotting import Plot, pyplot, seeds_text
-from benchmarks.suite import LABELS, CellLookup, Run, Suite, experiment, load_paper
-from harness.results import Collection, matching, summarize
-from harness.tables import Cell, Section, Table, finish_row
+from grid.collection import Collection, matching, summarize
+from grid.plotting import Plot, pyplot, seeds_text
+from grid.suite import LABELS, CellLookup, Run, Suite, experiment, load_paper
+from grid.tables import Cell, Section, Table, finish_row
 
 RATES = (0.1, 0.3, 0.5, 0.7, 0.9)
 FRACTION = 0.01

@@ -31,9 +31,13 @@ from pathlib import Path
 import torch
 
 from benchmarks.table2 import SUITE as TABLE2
-from harness import config, files, runner
-from harness.config import PROJECT_ROOT
-from harness.errors import ConfigError
+from harness import config
+from harness.core import files
+from harness.core.errors import ConfigError
+from harness.core.files import PROJECT_ROOT
+from harness.execution.build import build, load_dataset, resolve_device
+from harness.execution.environment import run_environment
+from harness.execution.run_folder import execute
 
 PAPER_TIME_S = 2191.0  # Table 2, SWaST-cut, 10% coreset, p = 30%, one A100
 TARGET_S = PAPER_TIME_S / 5
@@ -57,7 +61,7 @@ def parse(data: str, data_root: str, extra: list[str]) -> tuple[config.RunConfig
         cfg = config.parse(paths, [*base, *extra])
         try:
             config.activate(cfg)
-            runner.load_dataset(cfg, runner.resolve_device(cfg.runtime.device))
+            load_dataset(cfg, resolve_device(cfg.runtime.device))
             return cfg, "cifar10"
         except ConfigError as e:
             if data == "cifar10":
@@ -67,20 +71,20 @@ def parse(data: str, data_root: str, extra: list[str]) -> tuple[config.RunConfig
 
 
 def measure(cfg: config.RunConfig, epochs_limit: int | None) -> dict:
-    """Train (all epochs through `runner.execute`, as a user's run; or the first `epochs_limit`) and time it."""
+    """Train (all epochs through `execute`, as a user's run; or the first `epochs_limit`) and time it."""
     began = time.perf_counter()
     if epochs_limit is None:
         with tempfile.TemporaryDirectory() as out:
-            result = runner.execute(cfg, Path(out))
+            result = execute(cfg, Path(out))
         history, total = result["history"], result["metrics"]["time_s"]["total"]
         env, accuracy = result["env"], result["metrics"]["test_accuracy"]
         selection_epochs, num_train = result["selection_epochs"], result["data"]["num_train"]
     else:
-        training = runner.build(cfg)
+        training = build(cfg)
         while training.epoch < min(epochs_limit, training.schedule.epochs):
             training.run_epoch()
         history, total = training.history, time.perf_counter() - began
-        env = runner.run_environment(training)
+        env = run_environment(training)
         accuracy, selection_epochs = history[-1]["test_accuracy"], list(training.schedule.selection_epochs)
         num_train = training.data.num_train
     return {"wall_s": time.perf_counter() - began, "run_time_s": total, "test_accuracy": accuracy, "env": env,

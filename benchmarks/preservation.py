@@ -5,9 +5,9 @@ The paper reports this ablation in prose only, so there are no published numbers
 
 from __future__ import annotations
 
-from benchmarks.suite import CellLookup, Run, Suite, experiment, load_paper
-from harness.results import Collection
-from harness.tables import Section, Table, finish_row
+from grid.collection import Collection
+from grid.suite import CellLookup, Run, Suite, experiment, load_paper
+from grid.tables import Section, Table, finish_row
 
 MODES = {"none": "No constraint", "selective": "Selective (SP)", "complete": "Complete (CP)"}
 METHODS = {"pruning_only": "Prune-only", "coreset_only": "Coreset-only", "swast_cut": "Joint (SWaST-cut)"}

@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 import methods  # noqa: F401  (registers the pruners)
-from harness import models, registry
-from harness.settings import SparsitySettings
-from harness.sparsity import budget_groups, layer_targets
+from harness.core import registry
+from harness.core.sections import SparsitySettings
+from harness.models import resnet
+from harness.training.sparsity import budget_groups, layer_targets
 
 TOTAL_STEPS, START = 1000, 200
 
@@ -47,8 +48,8 @@ def timed_step(model, opt, x, y, pruner=None, step: int = 0) -> float:
 
 def measure(name: str, width: float, batch: int, steps: int, rate: float, warmup: int) -> dict:
     torch.manual_seed(0)
-    plain = models.resnet18(num_classes=10, in_channels=3, width=width)
-    pruned = models.resnet18(num_classes=10, in_channels=3, width=width)
+    plain = resnet.resnet18(num_classes=10, in_channels=3, width=width)
+    pruned = resnet.resnet18(num_classes=10, in_channels=3, width=width)
     pruned.load_state_dict(plain.state_dict())
     plain_opt, pruned_opt = sgd(plain), sgd(pruned)
     pruner = registry.build("pruner", name)

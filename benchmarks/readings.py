@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.suite import ALL_SCALES, Run, Suite, experiment, load_paper, mean_std, paired_differences
-from harness.results import Collection
-from harness.tables import Cell, Section, Table
+from grid.collection import Collection
+from grid.suite import ALL_SCALES, Run, Suite, experiment, load_paper, mean_std, paired_differences
+from grid.tables import Cell, Section, Table
 
 FRACTIONS = (0.1, 0.05, 0.01)
 RATES = (0.9, 0.5)

@@ -23,9 +23,9 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from harness import registry  # noqa: E402
-from harness.rng import generator  # noqa: E402
-from harness.selection import Probe, SelectionContext, check_coreset  # noqa: E402
+from harness.core import registry  # noqa: E402
+from harness.core.rng import generator  # noqa: E402
+from harness.training.selection import Probe, SelectionContext, check_coreset  # noqa: E402
 
 SHAPES = {"CIFAR-10": 10, "CIFAR-100": 100}
 N, D = 50_000, 512  # a ResNet-18 probe of CIFAR's training split
@@ -73,8 +73,8 @@ def probe_pass_time(repeats: int) -> list[tuple[str, float]]:
     """One probe pass of the smoke-scale model (ResNet-18 at width 0.125) over digits' training split and
     over a CIFAR-10-shaped smoke split (2,000 images of 3x32x32)."""
     from harness import models  # noqa: F401  (registers the architectures)
-    from harness.augment import Normalize
-    from harness.selection import probe_pass
+    from harness.data.augment import Normalize
+    from harness.training.selection import probe_pass
 
     rows = []
     g = generator(0)

@@ -8,7 +8,7 @@ weights and the recorded logits exist. A bare loop written below then gets a cop
 optimizer with the same settings (lr, momentum, nesterov, weight decay) and the same training set (all of
 digits, or the coreset with its weights). Its epoch is a device permutation cut into the same number of
 equally sized slices as the harness's batches, each slice gathered, cropped and flipped with the same
-augmentation function the harness uses (`harness.augment.crop_flip`: the augmentation itself is not under
+augmentation function the harness uses (`harness.data.augment.crop_flip`: the augmentation itself is not under
 test, the loop around it is), turned into floats, standardised, and trained on with plain cross-entropy (the
 coreset's weighted cross-entropy, plus lambda times the KL to the recorded logits for SWaST-cut); the epoch's
 mean loss is read once at the end, as the harness reads it. Pruning-only and SWaST-cut give the bare loop its
@@ -22,7 +22,7 @@ repetitions of harness time / bare time of the pair. Times are the process's CPU
 shared with other jobs, wall time also counts the moments the process waits for a core, which neither loop
 causes (the wall-time ratio is recorded next to it). Selection and evaluation are outside the timed window.
 
-Probe pass: `harness.selection.probe_pass` over the training split against a bare eval-mode, no-grad
+Probe pass: `harness.training.selection.probe_pass` over the training split against a bare eval-mode, no-grad
 forward over the same slices (the model's logits, concatenated), alternating the same way.
 
 Launching: a whole `python -m harness.run` smoke run (the SWaST-cut digits experiment, one thread, W&B
@@ -60,13 +60,16 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.selector_speed import D, N, cifar_shaped_probe, time_selector
-from harness import config, files, registry, runner
-from harness.augment import crop_flip
-from harness.config import PROJECT_ROOT
-from harness.loop import Training
-from harness.rng import derive_seed
-from harness.selection import probe_pass
-from harness.sparsity import budget_groups, layer_targets
+from harness import config
+from harness.core import files, registry
+from harness.core.files import PROJECT_ROOT
+from harness.core.rng import derive_seed
+from harness.data.augment import crop_flip
+from harness.execution.build import build
+from harness.execution.environment import environment
+from harness.training.loop import Training
+from harness.training.selection import probe_pass
+from harness.training.sparsity import budget_groups, layer_targets
 
 METHODS = {  # ratio name -> experiment file
     "dense": "gin/digits/dense.gin",
@@ -148,7 +151,7 @@ class BareLoop:
 def prepared(name: str) -> Training:
     """The method's digits run, built and trained up to (and through) its first selection epoch."""
     cfg = config.parse([str(PROJECT_ROOT / METHODS[name])], BINDINGS)
-    training = runner.build(cfg)
+    training = build(cfg)
     first = training.schedule.selection_epochs[0] if training.schedule.selection_epochs else 1
     while training.epoch < first:
         training.run_epoch()
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 def measure(args: argparse.Namespace) -> int:
     record = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": runner.environment(torch.device("cpu"))["device"],
+        "device": environment(torch.device("cpu"))["device"],
         "python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "repeats": args.repeats,
         "load_average_start": list(os.getloadavg()),

@@ -6,9 +6,9 @@ ResNet-18 / CIFAR-10 numbers)."""
 
 from __future__ import annotations
 
-from benchmarks.suite import LABELS, RATES, CellLookup, Run, Suite, experiment, load_paper, rate_row
-from harness.results import Collection
-from harness.tables import Section, Table
+from grid.collection import Collection
+from grid.suite import LABELS, RATES, CellLookup, Run, Suite, experiment, load_paper, rate_row
+from grid.tables import Section, Table
 
 SECTIONS = {"swast_trim": "SWaST-trim with different prune rates", "swast_cut": "SWaST-cut with different prune rates"}
 # (model, dataset, coreset fractions, methods): the paper's rows

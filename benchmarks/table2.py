@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from benchmarks.suite import CellLookup, Run, Suite, experiment, load_paper
-from harness.results import Collection
-from harness.tables import Section, Table, finish_row
+from grid.collection import Collection
+from grid.suite import CellLookup, Run, Suite, experiment, load_paper
+from grid.tables import Section, Table, finish_row
 
 SETTINGS = [  # (column, method, coreset fraction, prune rate)
     ("coreset-only (10%)", "coreset_only", 0.1, 0.0),

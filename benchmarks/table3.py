@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.suite import (
+from grid.collection import Collection
+from grid.suite import (
     ALL_SCALES,
     RATES,
     CellLookup,
@@ -23,8 +24,7 @@ from benchmarks.suite import (
     paired_differences,
     rate_row,
 )
-from harness.results import Collection
-from harness.tables import Section, Table
+from grid.tables import Section, Table
 
 NOISE = 0.2
 FRACTIONS = (0.2, 0.1, 0.05)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks.suite import LABELS, RATES, CellLookup, Run, Suite, experiment, load_paper, rate_row
-from harness.results import Collection
-from harness.tables import Section, Table
+from grid.collection import Collection
+from grid.suite import LABELS, RATES, CellLookup, Run, Suite, experiment, load_paper, rate_row
+from grid.tables import Section, Table
 
 SELECTORS = ("craig", "glister", "moderate")
 FRACTION = 0.1

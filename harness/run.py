@@ -8,8 +8,9 @@ from pathlib import Path
 
 import submitit
 
-from harness import config, runner
-from harness.errors import ConfigError
+from harness import config
+from harness.core.errors import ConfigError
+from harness.execution.run_folder import execute
 
 EPILOG = """\
 examples:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = config.parse(args.configs, args.gin_param)
-        result = runner.execute(cfg, Path(args.out))
+        result = execute(cfg, Path(args.out))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -84,7 +85,7 @@ class RunBatch(submitit.helpers.Checkpointable):
                 if cfg.key != key:
                     raise ConfigError(f"the configuration changed since submission (key {cfg.key[:16]}, "
                                       f"submitted {key[:16]}); plan the suite again")
-                outcome.append((key, runner.execute(cfg, Path(runs_root))["status"]))
+                outcome.append((key, execute(cfg, Path(runs_root))["status"]))
             except Exception as e:  # one broken run must not take the rest of the batch with it
                 outcome.append((key, f"error: {type(e).__name__}: {e}"))
         return outcome

@@ -3,8 +3,8 @@
 import pytest
 from conftest import ROOT
 
-from harness import cluster
-from harness.errors import ConfigError
+from grid import cluster
+from harness.core.errors import ConfigError
 
 
 def test_the_local_test_cluster_profile():

@@ -2,7 +2,7 @@ import pytest
 from conftest import parse
 
 from harness import config
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 CUT = "gin/digits/swast_cut.gin"
 

@@ -3,11 +3,11 @@ import sys
 import pytest
 import torch
 
-from harness import data as D
-from harness.augment import crop_flip
-from harness.errors import ConfigError
-from harness.rng import generator
-from harness.settings import DataSettings
+from harness.core.errors import ConfigError
+from harness.core.rng import generator
+from harness.core.sections import DataSettings
+from harness.data import loading as D
+from harness.data.augment import crop_flip
 
 CPU = torch.device("cpu")
 
@@ -31,7 +31,7 @@ def test_digits_splits_are_stratified_disjoint_and_fixed():
 
 
 def test_digits_read_from_the_cache_equal_digits_read_from_scikit_learn(tmp_path, monkeypatch):
-    from harness.datasets import digits
+    from harness.data.sources import digits
 
     first = digits(tmp_path)  # reads scikit-learn's copy and fills the cache
     assert len(list(tmp_path.glob("digits-*.pt"))) == 1

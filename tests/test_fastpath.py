@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from conftest import parse
 from torch._dynamo.utils import counters
 
-from harness import fastpath, runner
-from harness.errors import ConfigError
-from harness.settings import Runtime
+from harness.core.errors import ConfigError
+from harness.core.sections import Runtime
+from harness.execution.build import build
+from harness.execution.run_folder import execute
+from harness.training import fastpath
 
 ON = ("runtime.precision = 'bf16'", "runtime.channels_last = True", "runtime.compile = True")
 OFF = ("runtime.precision = 'fp32'", "runtime.channels_last = False", "runtime.compile = False")
@@ -26,7 +28,7 @@ def _aot_eager(monkeypatch):
 
 
 def built(*bindings: str):
-    return runner.build(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, *bindings)))
+    return build(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, *bindings)))
 
 
 def one_step(training):
@@ -107,8 +109,8 @@ def test_channels_last_weights_keep_each_layers_exact_zeros_through_rigl_updates
 
 @pytest.mark.slow
 def test_a_run_with_every_switch_on_reaches_the_plain_runs_accuracy(tmp_path):
-    plain = runner.execute(parse("gin/digits/swast_cut.gin", bindings=("runtime.threads = 1", *OFF)), tmp_path / "a")
-    fast = runner.execute(parse("gin/digits/swast_cut.gin", bindings=("runtime.threads = 1", *ON)), tmp_path / "b")
+    plain = execute(parse("gin/digits/swast_cut.gin", bindings=("runtime.threads = 1", *OFF)), tmp_path / "a")
+    fast = execute(parse("gin/digits/swast_cut.gin", bindings=("runtime.threads = 1", *ON)), tmp_path / "b")
     assert fast["status"] == plain["status"] == "ok"
     assert {k: fast["env"][k] for k in ("precision", "channels_last", "compile")} == {
         "precision": "bf16", "channels_last": True, "compile": True}
@@ -123,10 +125,10 @@ def test_the_second_run_of_an_architecture_in_a_process_compiles_nothing(tmp_pat
     torch._dynamo.reset()
     before = counters["stats"]["unique_graphs"]
     cfg = parse("gin/digits/coreset_only.gin", bindings=(*SHORT, "runtime.compile = True"))
-    runner.execute(cfg, tmp_path / "first")
+    execute(cfg, tmp_path / "first")
     graphs = counters["stats"]["unique_graphs"]
     assert graphs > before  # the first run compiled its training forward
     other = parse("gin/digits/coreset_only.gin", bindings=(*SHORT, "runtime.compile = True", "seed = 1"))
-    result = runner.execute(other, tmp_path / "second")
+    result = execute(other, tmp_path / "second")
     assert result["status"] == "ok" and result["env"]["compile"]
     assert counters["stats"]["unique_graphs"] == graphs

@@ -7,10 +7,11 @@ from test_pruners import attached, train_step
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness import models, runner
-from harness.flops import TrainingFlops, layer_flops, sparse_flops
-from harness.settings import SparsitySettings
-from harness.sparsity import layer_targets
+from harness.core.sections import SparsitySettings
+from harness.execution.run_folder import execute
+from harness.models import resnet
+from harness.training.flops import TrainingFlops, layer_flops, sparse_flops
+from harness.training.sparsity import layer_targets
 
 
 def torch_flops_by_layer(model: nn.Module, shape) -> dict[str, int]:
@@ -28,7 +29,7 @@ def torch_flops_by_layer(model: nn.Module, shape) -> dict[str, int]:
 
 
 def test_dense_inference_flops_of_cifar_resnet18_match_pytorchs_counter():
-    model = models.resnet18(num_classes=10, in_channels=3)
+    model = resnet.resnet18(num_classes=10, in_channels=3)
     ours = layer_flops(model, (3, 32, 32))
     reference = torch_flops_by_layer(model, (3, 32, 32))
     assert {n: 2 * f for n, f in ours.items()} == reference
@@ -114,21 +115,21 @@ def test_probmask_trains_dense_until_its_mask_is_hard():
 def test_a_runs_relative_flops_count_every_training_sample_against_dense_full_data(tmp_path):
     bindings = ("epochs = 4", "train.selection_interval = 2", "coreset_fraction = 0.2", "data.train_limit = 400",
                 "data.test_limit = 100", "train.eval_every = 4")
-    dense = runner.execute(parse("gin/digits/dense.gin", bindings=bindings), tmp_path)
+    dense = execute(parse("gin/digits/dense.gin", bindings=bindings), tmp_path)
     n = dense["data"]["num_train"]
     assert n == 400 and dense["metrics"]["relative_train_flops"] == pytest.approx(1.0)
-    model = models.resnet18(num_classes=10, in_channels=1, width=0.125)
+    model = resnet.resnet18(num_classes=10, in_channels=1, width=0.125)
     f_d = sum(layer_flops(model, (1, 8, 8)).values())
     assert dense["metrics"]["inference_flops"] == f_d
     assert dense["metrics"]["train_flops"] == pytest.approx(3 * f_d * n * 4)
 
-    result = runner.execute(parse("gin/digits/coreset_only.gin", bindings=bindings), tmp_path)
+    result = execute(parse("gin/digits/coreset_only.gin", bindings=bindings), tmp_path)
     budget, warmup = 80, 1  # warm-up: ceil(4 * 0.2 / 2) epochs on all the training images
     assert result["selection_epochs"] == [2, 4] and result["warmup_epochs"] == warmup
     samples = warmup * n + (4 - warmup) * budget  # the random selector needs no probe pass
     assert result["metrics"]["relative_train_flops"] == pytest.approx(samples / (4 * n))
 
-    cut = runner.execute(parse("gin/digits/swast_cut.gin", bindings=bindings), tmp_path)["metrics"]
+    cut = execute(parse("gin/digits/swast_cut.gin", bindings=bindings), tmp_path)["metrics"]
     targets = layer_targets(model, 0.5, "backbone", SparsitySettings())
     f_s = sparse_flops(layer_flops(model, (1, 8, 8)), {name: 1 - s for name, s in targets.items()})
     assert cut["inference_flops"] == pytest.approx(f_s)
@@ -140,7 +141,7 @@ def test_a_runs_relative_flops_count_every_training_sample_against_dense_full_da
 def test_probe_passes_count_in_relative_flops(tmp_path):
     bindings = ("epochs = 4", "train.selection_interval = 2", "coreset_fraction = 0.2", "data.train_limit = 400",
                 "data.test_limit = 100", "train.eval_every = 4", "selector = 'el2n'")
-    result = runner.execute(parse("gin/digits/coreset_only.gin", bindings=bindings), tmp_path)
+    result = execute(parse("gin/digits/coreset_only.gin", bindings=bindings), tmp_path)
     assert result["status"] == "ok"
     n, epochs, warmup = result["data"]["num_train"], len(result["history"]), result["warmup_epochs"]
     rounds = len(result["selection_epochs"])  # EL2N reads one probe pass over the n training images per round

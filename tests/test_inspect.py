@@ -1,4 +1,4 @@
-"""`python -m harness.inspect`: the per-layer report of a configuration, without training (issue 3, point 4)."""
+"""`python -m harness.describe`: the per-layer report of a configuration, without training (issue 3, point 4)."""
 
 import json
 import re
@@ -7,8 +7,9 @@ import pytest
 from conftest import ROOT, parse
 from torch import nn
 
-from harness import models, registry
-from harness.inspect import main, report
+from harness.core import registry
+from harness.describe import main, report
+from harness.models import resnet
 
 # the CIFAR experiment files name GradMatch; where it is not registered yet, any selector shows the same model
 SELECTOR = () if "gradmatch" in registry.names("selector") else ("selector = 'random'",)
@@ -16,7 +17,7 @@ SELECTOR = () if "gradmatch" in registry.names("selector") else ("selector = 'ra
 
 def cifar_resnet18_parts() -> tuple[int, int, int]:
     """Conv weights (the backbone), classifier weights, and every other parameter of the CIFAR-10 ResNet-18."""
-    model = models.resnet18(num_classes=10, in_channels=3)
+    model = resnet.resnet18(num_classes=10, in_channels=3)
     backbone = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
     fc = model.fc.weight.numel()
     return backbone, fc, sum(p.numel() for p in model.parameters()) - backbone - fc

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import parse
 
-from harness import runner
+from harness.execution.build import build
 
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
 EXPERIMENTS = {"dense": "gin/digits/dense.gin", "coreset_only": "gin/digits/coreset_only.gin",
@@ -26,7 +26,7 @@ LIMIT = {"dense": ("data.train_limit = 384",)}  # a shorter full-data epoch
 def ready(method: str, batch_size: int, device: str = "cpu"):
     """A digits run at `batch_size`, its first coreset selected (state preservation recorded), or on the
     full data for dense."""
-    training = runner.build(parse(EXPERIMENTS[method], bindings=(
+    training = build(parse(EXPERIMENTS[method], bindings=(
         "epochs = 6", "train.selection_interval = 2", f"train.batch_size = {batch_size}",
         f"runtime.device = '{device}'", "runtime.threads = 1", *LIMIT.get(method, ()))))
     if training.schedule.selection_epochs:

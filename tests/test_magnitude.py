@@ -1,14 +1,15 @@
 import torch
 import torch.nn.functional as F
 
-from harness import models, registry
-from harness.settings import SparsitySettings
-from harness.sparsity import budget_groups, layer_targets
+from harness.core import registry
+from harness.core.sections import SparsitySettings
+from harness.models import resnet
+from harness.training.sparsity import budget_groups, layer_targets
 
 
 def test_magnitude_pruning_reaches_exact_targets_and_pruned_weights_never_move():
     torch.manual_seed(0)
-    model = models.resnet10(num_classes=4, in_channels=3, width=0.25)
+    model = resnet.resnet10(num_classes=4, in_channels=3, width=0.25)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     targets = layer_targets(model, 0.7, "backbone", SparsitySettings())
     pruner = registry.build("pruner", "magnitude", begin=0.1, end=0.6, delta_t=3)

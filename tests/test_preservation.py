@@ -1,6 +1,6 @@
 import torch
 
-from harness.preservation import StatePreservation
+from harness.training.preservation import StatePreservation
 
 
 def test_kl_is_zero_at_the_recorded_state_and_positive_elsewhere():

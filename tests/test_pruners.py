@@ -7,15 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
-from harness import models, registry
-from harness.masks import cubic_ramp
-from harness.settings import SparsitySettings
-from harness.sparsity import budget_groups, layer_targets
+from harness.core import registry
+from harness.core.sections import SparsitySettings
+from harness.models import resnet
+from harness.training.pruning import cubic_ramp
+from harness.training.sparsity import budget_groups, layer_targets
 
 
 def small_model(seed: int = 0):
     torch.manual_seed(seed)
-    return models.resnet10(num_classes=4, in_channels=3, width=0.25)
+    return resnet.resnet10(num_classes=4, in_channels=3, width=0.25)
 
 
 def sgd(model):

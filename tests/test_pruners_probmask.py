@@ -4,8 +4,8 @@ import pytest
 import torch
 from test_pruners import attached, batch, train_step
 
-from harness.errors import ConfigError
-from harness.registry import build
+from harness.core.errors import ConfigError
+from harness.core.registry import build
 from methods.pruners.probmask import _shift
 
 

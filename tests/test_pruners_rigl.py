@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from conftest import parse
 from test_pruners import attached, batch, train_step
 
-from harness import runner
-from harness.errors import ConfigError
-from harness.registry import build
+from harness.core.errors import ConfigError
+from harness.core.registry import build
+from harness.execution import build as run_build
 
 
 def backward(model, opt, step):
@@ -153,7 +153,7 @@ def test_no_update_after_t_end_and_updates_every_delta_t_before():
 def test_the_number_of_updates_matches_the_steps_the_run_actually_takes(tmp_path):
     cfg = parse("gin/digits/swast_cut.gin", bindings=("epochs = 8", "train.selection_interval = 3"))
     assert cfg.method.pruner == "rigl"
-    training = runner.build(cfg)
+    training = run_build.build(cfg)
     pruner, schedule = training.pruner, training.schedule
     full_data_steps = schedule.epochs * schedule.full_batches
     assert schedule.total_steps < full_data_steps / 2  # counted after coreset subsampling

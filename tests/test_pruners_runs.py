@@ -4,10 +4,13 @@ import pytest
 import torch
 from conftest import parse
 
-from harness import files, models, runner
-from harness.flops import layer_flops, sparse_flops
-from harness.settings import SparsitySettings
-from harness.sparsity import layer_targets
+from harness.core import files
+from harness.core.sections import SparsitySettings
+from harness.execution.build import build
+from harness.execution.run_folder import execute
+from harness.models import resnet
+from harness.training.flops import layer_flops, sparse_flops
+from harness.training.sparsity import layer_targets
 
 
 @pytest.mark.parametrize("experiment", ["gin/digits/swast_cut.gin", "gin/cifar10/swast_cut.gin"])
@@ -35,7 +38,7 @@ def kept_fraction(result: dict, layers) -> float:
 @pytest.mark.parametrize("pruner", ["probmask", "magnitude"])
 def test_digits_swast_cut_trains_with_the_other_pruners(pruner, tmp_path):
     cfg = parse("gin/digits/swast_cut.gin", bindings=(f"pruner = '{pruner}'",))
-    result = runner.execute(cfg, tmp_path)
+    result = execute(cfg, tmp_path)
     m = result["metrics"]
     assert result["status"] == "ok" and m["test_accuracy"] > 70.0  # chance is 10%
     assert m["density_by_layer"]["fc.weight"] == pytest.approx(0.1, abs=0.005)
@@ -48,11 +51,11 @@ def test_cifar10_swast_cut_runs_with_rigl_at_smoke_scale(cifar10_folder, tmp_pat
     cfg = parse("gin/cifar10/swast_cut.gin", "gin/scale/smoke.gin",
                 bindings=("datasets.cifar10.source = 'folder'", f"data_root = '{cifar10_folder}'",
                           "epochs = 2", "data.train_limit = 500", "data.test_limit = 200"))
-    result = runner.execute(cfg, tmp_path)
+    result = execute(cfg, tmp_path)
     m = result["metrics"]
     assert result["status"] == "ok" and result["spec"]["pruner"] == "rigl"
     assert m["density_by_layer"]["fc.weight"] == pytest.approx(0.1, abs=0.001)
-    model = models.resnet18(num_classes=10, in_channels=3, width=0.125)
+    model = resnet.resnet18(num_classes=10, in_channels=3, width=0.125)
     targets = layer_targets(model, 0.5, "backbone", SparsitySettings())
     expected = sparse_flops(layer_flops(model, (3, 32, 32)), {n: 1 - s for n, s in targets.items()})
     assert m["inference_flops"] == pytest.approx(expected)
@@ -72,10 +75,10 @@ def test_a_probmask_run_resumed_from_its_checkpoint_file_ends_the_same(tmp_path)
             training.run_epoch()
         return [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in training.history], training.metrics()
 
-    first = runner.build(cfg)
+    first = build(cfg)
     for _ in range(3):
         first.run_epoch()
     files.save_torch(tmp_path / "checkpoint.pt", first.state_dict())
-    resumed = runner.build(cfg)
+    resumed = build(cfg)
     resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True))
-    assert finish(resumed) == finish(runner.build(cfg))
+    assert finish(resumed) == finish(build(cfg))

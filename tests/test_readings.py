@@ -7,11 +7,14 @@ import torch
 from conftest import parse
 from torch import nn
 
-from harness import inspect, registry, runner
-from harness.schedule import Clock, plan
-from harness.selection import Coreset, Selector, probe_pass
-from harness.settings import SparsitySettings, TrainSettings
-from harness.sparsity import classifier_weight, layer_targets
+from harness import describe
+from harness.core import registry
+from harness.core.sections import SparsitySettings, TrainSettings
+from harness.execution.build import build
+from harness.execution.run_folder import execute
+from harness.training.schedule import Clock, plan
+from harness.training.selection import Coreset, Selector, probe_pass
+from harness.training.sparsity import classifier_weight, layer_targets
 
 DIGITS_CUT = "gin/digits/swast_cut.gin"
 
@@ -47,7 +50,7 @@ def test_cords_warm_start_skips_epochs_then_trains_a_random_subset_until_its_fir
 def test_cords_run_trains_nothing_in_skipped_epochs_and_draws_a_uniform_subset(tmp_path):
     cfg = parse("gin/digits/coreset_only.gin", bindings=("train.selection_rule = 'cords'", "epochs = 24",
                                                           "train.selection_interval = 5"))
-    training = runner.build(cfg)
+    training = build(cfg)
     s = training.schedule
     assert (s.warmup_epochs, s.skipped_epochs, s.random_epoch, s.selection_epochs) == (2, tuple(range(3, 13)), 13,
                                                                                         (16, 21))
@@ -73,7 +76,7 @@ def test_cords_run_trains_nothing_in_skipped_epochs_and_draws_a_uniform_subset(t
 
 
 def nonzero(*bindings: str, experiment: str = "gin/cifar10/swast_cut.gin") -> int:
-    return inspect.report(parse(experiment, bindings=bindings))["totals"]["nonzero"]
+    return describe.report(parse(experiment, bindings=bindings))["totals"]["nonzero"]
 
 
 def test_a_1000_way_head_gives_the_papers_parameter_counts():
@@ -90,13 +93,13 @@ def test_a_1000_way_head_gives_the_papers_parameter_counts():
 
 def test_head_classes_widens_only_the_classifier(tmp_path):
     cfg = parse("gin/digits/coreset_only.gin", bindings=("model.head_classes = 16", "epochs = 3"))
-    training = runner.build(cfg)
-    base = runner.build(parse("gin/digits/coreset_only.gin", bindings=("epochs = 3",)))
+    training = build(cfg)
+    base = build(parse("gin/digits/coreset_only.gin", bindings=("epochs = 3",)))
     assert training.model.fc.out_features == 16 and base.model.fc.out_features == 10
     assert training.data.num_classes == 10
     wide, narrow = dict(training.model.named_parameters()), dict(base.model.named_parameters())
     assert {n for n in wide if wide[n].shape != narrow[n].shape} == {"fc.weight", "fc.bias"}
-    result = runner.execute(cfg, tmp_path)
+    result = execute(cfg, tmp_path)
     assert result["status"] == "ok" and result["metrics"]["test_accuracy"] > 10.0
 
 
@@ -112,7 +115,7 @@ def test_the_epoch_clock_counts_epochs_and_skips_over_empty_ones():
 
 def attach_rigl(clock: str):
     cfg = parse(DIGITS_CUT, bindings=(f"pruners.rigl.clock = '{clock}'", "epochs = 40"))
-    return runner.build(cfg)
+    return build(cfg)
 
 
 def test_rigl_on_the_epoch_clock_ends_its_updates_at_three_quarters_of_the_epochs():
@@ -136,7 +139,7 @@ def test_rigl_on_the_epoch_clock_ends_its_updates_at_three_quarters_of_the_epoch
 def test_probmask_anneals_per_epoch_by_default_and_per_step_on_the_step_clock():
     def pruner(clock: str):
         bindings = ("pruner = 'probmask'", "epochs = 40", f"pruners.probmask.clock = '{clock}'")
-        return runner.build(parse(DIGITS_CUT, bindings=bindings)).pruner
+        return build(parse(DIGITS_CUT, bindings=bindings)).pruner
 
     assert registry.build("pruner", "probmask").clock_kind == "epochs"  # digits' files choose steps (their comment)
     default, steps = pruner("epochs"), pruner("steps")
@@ -150,7 +153,7 @@ def test_probmask_anneals_per_epoch_by_default_and_per_step_on_the_step_clock():
 
 def test_magnitude_on_the_epoch_clock_ramps_over_epochs():
     cfg = parse(DIGITS_CUT, bindings=("pruner = 'magnitude'", "pruners.magnitude.clock = 'epochs'", "epochs = 40"))
-    pruner = runner.build(cfg).pruner
+    pruner = build(cfg).pruner
     c = pruner.clock
     assert (pruner.first, pruner.last) == (pytest.approx(6.4), pytest.approx(24.0))  # 0.16 and 0.6 of 40 epochs
     assert pruner.first_step == c.step_at(6.4) and pruner.last_step == c.starts[24]
@@ -184,7 +187,7 @@ def no_norm_model(request):
 
 def recordings(model: str, *bindings: str) -> list[float]:
     cfg = parse(DIGITS_CUT, bindings=(f"experiment.model = '{model}'", "epochs = 12", *bindings))
-    training = runner.build(cfg)
+    training = build(cfg)
     while not training.done:
         training.run_epoch()
     rows = [r for r in training.history if r["epoch"] in training.schedule.selection_epochs]
@@ -201,7 +204,7 @@ def test_recording_in_train_mode_on_the_training_views_leaves_no_mismatch_at_the
 
 def before_first_selection(*bindings: str):
     """A digits SWaST-cut run trained up to its first selection epoch, and that epoch."""
-    training = runner.build(parse(DIGITS_CUT, bindings=("epochs = 6", *bindings)))
+    training = build(parse(DIGITS_CUT, bindings=("epochs = 6", *bindings)))
     t = training.schedule.selection_epochs[0]
     while training.epoch < t - 1:
         training.run_epoch()
@@ -229,7 +232,7 @@ def test_the_check_at_recording_leaves_training_as_it_was():
 
 
 def test_coreset_weighting_weights_the_kl_as_the_cross_entropy_is():
-    from harness.preservation import StatePreservation
+    from harness.training.preservation import StatePreservation
 
     logits, labels = torch.randn(4, 3), torch.zeros(4, dtype=torch.long)
     moved, pos, w = torch.randn(4, 3), torch.arange(4), torch.tensor([1.0, 3.0, 0.5, 2.0])
@@ -254,7 +257,7 @@ class Capture(Selector):
 def probe_against_float32(probe_precision: str) -> float:
     cfg = parse("gin/digits/coreset_only.gin", bindings=("runtime.precision = 'bf16'", "epochs = 4",
                                                          f"train.probe_precision = '{probe_precision}'"))
-    training = runner.build(cfg)
+    training = build(cfg)
     assert training.fastpath.precision == "bf16"
     training.selector = Capture()
     training._select(training.schedule.selection_epochs[0])
@@ -274,7 +277,7 @@ def test_pruning_only_prunes_the_classifier_at_fc_rate_or_inside_the_budget():
     def targets(scope: str):
         cfg = parse("gin/cifar10/pruning_only.gin", bindings=("prune_rate = 0.5", f"methods.pruning_only.scope = "
                                                                                   f"'{scope}'"))
-        rep = inspect.report(cfg)
+        rep = describe.report(cfg)
         return {r["name"]: r for r in rep["layers"]}, rep["groups"]
 
     (cut_layers, cut), (all_layers, every) = targets("backbone"), targets("all")
@@ -304,7 +307,7 @@ def test_fig6_prunes_its_baseline_with_default_rigl_settings_and_table3_like_swa
 @pytest.mark.slow
 def test_probmask_scores_every_prunable_layer_and_learns_its_own_split(tmp_path):
     cfg = parse(DIGITS_CUT, bindings=("pruner = 'probmask'", "prune_rate = 0.3"))
-    training = runner.build(cfg)
+    training = build(cfg)
     pruner, model = training.pruner, training.model
     erk = layer_targets(model, 0.3, "backbone", SparsitySettings())
     fc = classifier_weight(model)

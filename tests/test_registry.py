@@ -1,7 +1,7 @@
 import pytest
 
-from harness import registry
-from harness.errors import ConfigError
+from harness.core import registry
+from harness.core.errors import ConfigError
 
 
 def test_unknown_name_lists_registered_and_suggests():

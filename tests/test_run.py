@@ -10,7 +10,9 @@ import pytest
 import torch
 from conftest import ROOT, parse, run_cli
 
-from harness import runner
+from harness.execution import run_folder
+from harness.execution.build import build
+from harness.execution.run_folder import execute
 from harness.run import main
 
 METHODS = ["dense", "pruning_only", "coreset_only", "swast_trim", "swast_cut"]
@@ -25,7 +27,7 @@ def without_timing(history):
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_trains_digits_well_above_chance(method, tmp_path):
     cfg = parse(f"gin/digits/{method}.gin", bindings=("runtime.threads = 1",))  # float sums depend on threads
-    result = runner.execute(cfg, tmp_path)
+    result = execute(cfg, tmp_path)
     run_dir = tmp_path / cfg.short_key
     assert result["status"] == "ok" and result["error"] is None
     assert result["metrics"]["test_accuracy"] > 80.0  # chance is 10%
@@ -46,7 +48,7 @@ def test_each_method_trains_digits_well_above_chance(method, tmp_path):
 
 
 def test_result_record_has_the_documented_fields(tmp_path):
-    result = runner.execute(parse("gin/digits/swast_cut.gin", bindings=SHORT), tmp_path)
+    result = execute(parse("gin/digits/swast_cut.gin", bindings=SHORT), tmp_path)
     assert set(result) >= {"schema", "key", "status", "error", "config", "spec", "metrics", "selection_epochs",
                            "history", "env"}
     assert set(result["metrics"]) >= {"test_accuracy", "best_test_accuracy", "test_loss", "params_total",
@@ -60,31 +62,31 @@ def test_result_record_has_the_documented_fields(tmp_path):
 
 def test_same_config_and_seed_give_identical_results(tmp_path):
     cfg = parse("gin/digits/swast_cut.gin", bindings=SHORT)
-    a = runner.execute(cfg, tmp_path / "a")
-    b = runner.execute(cfg, tmp_path / "b")
+    a = execute(cfg, tmp_path / "a")
+    b = execute(cfg, tmp_path / "b")
     assert a["metrics"]["test_accuracy"] == b["metrics"]["test_accuracy"]
     assert without_timing(a["history"]) == without_timing(b["history"])
-    other = runner.execute(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "seed = 1")), tmp_path / "c")
+    other = execute(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "seed = 1")), tmp_path / "c")
     assert without_timing(other["history"]) != without_timing(a["history"])
 
 
 def test_a_runs_thread_count_does_not_outlive_it(tmp_path):
     before = torch.get_num_threads()
     cfg = parse("gin/digits/coreset_only.gin", bindings=(*SHORT, f"runtime.threads = {before + 1}"))
-    assert runner.execute(cfg, tmp_path)["env"]["threads"] == before + 1
+    assert execute(cfg, tmp_path)["env"]["threads"] == before + 1
     assert torch.get_num_threads() == before
 
 
 def test_slow_checkpoint_writes_are_spaced_to_a_small_share_of_the_run(tmp_path, monkeypatch):
-    saved_epochs, save = [], runner.files.save_torch
+    saved_epochs, save = [], run_folder.files.save_torch
 
     def slow_save(path, state):  # as a large model's checkpoint on a fast GPU: 0.5 s, longer than an epoch
         time.sleep(0.5)
         saved_epochs.append(state["epoch"])
         save(path, state)
 
-    monkeypatch.setattr(runner.files, "save_torch", slow_save)
-    result = runner.execute(parse("gin/digits/swast_cut.gin", bindings=SHORT), tmp_path)
+    monkeypatch.setattr(run_folder.files, "save_torch", slow_save)
+    result = execute(parse("gin/digits/swast_cut.gin", bindings=SHORT), tmp_path)
     # after the first epoch; the next no sooner than 0.5 s / 5% = 10 s later (the run takes about 1 s); the last
     assert result["status"] == "ok" and saved_epochs == [1, 6]
     assert torch.load(tmp_path / result["key"][:16] / "checkpoint.pt", weights_only=True)["epoch"] == 6
@@ -92,9 +94,9 @@ def test_slow_checkpoint_writes_are_spaced_to_a_small_share_of_the_run(tmp_path,
 
 def test_a_finished_run_is_not_redone(tmp_path):
     cfg = parse("gin/digits/coreset_only.gin", bindings=SHORT)
-    first = runner.execute(cfg, tmp_path)
+    first = execute(cfg, tmp_path)
     (tmp_path / cfg.short_key / "checkpoint.pt").unlink()
-    assert runner.execute(cfg, tmp_path) == first
+    assert execute(cfg, tmp_path) == first
 
 
 @pytest.mark.slow
@@ -119,7 +121,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):
     again = run_cli(*args, "--out", str(tmp_path / "killed"))
     assert again.returncode == 0, again.stderr
     resumed = json.loads((run_dir / "result.json").read_text())
-    straight = runner.execute(cfg, tmp_path / "straight")
+    straight = execute(cfg, tmp_path / "straight")
     assert resumed["metrics"]["test_accuracy"] == straight["metrics"]["test_accuracy"]
     assert without_timing(resumed["history"]) == without_timing(straight["history"])
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 40
@@ -128,7 +130,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):
 def test_a_diverging_run_ends_as_failed_with_the_reason(tmp_path, capsys):
     bindings = (*SHORT, "train.lr = 1e12")
     cfg = parse("gin/digits/dense.gin", bindings=bindings)
-    result = runner.execute(cfg, tmp_path)
+    result = execute(cfg, tmp_path)
     assert result["status"] == "failed"
     assert "training loss became nan in epoch" in result["error"]
     assert json.loads((tmp_path / cfg.short_key / "result.json").read_text())["status"] == "failed"
@@ -142,12 +144,12 @@ def test_a_diverging_run_ends_as_failed_with_the_reason(tmp_path, capsys):
 def test_a_run_builds_from_its_own_configuration_whatever_gin_parsed_since():
     cfg = parse("gin/digits/swast_cut.gin", bindings=("pruners.rigl.delta_t = 7", "selector = 'el2n'"))
     parse("gin/digits/dense.gin")  # another configuration, as a cluster profile or a second run would be
-    training = runner.build(cfg)
+    training = build(cfg)
     assert training.pruner.delta_t == 7 and type(training.selector).__name__ == "EL2N"
 
 
 def test_coreset_noise_ratio_comes_from_the_noise_mask(tmp_path):
-    training = runner.build(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "label_noise = 0.3")))
+    training = build(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "label_noise = 0.3")))
     assert int(training.data.noisy_mask.sum()) == round(0.3 * 1294)
     while not training.done:
         row = training.run_epoch()

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.schedule import batch_bounds, plan
-from harness.settings import TrainSettings
+from harness.core.sections import TrainSettings
+from harness.training.schedule import batch_bounds, plan
 
 
 def settings(**kw):

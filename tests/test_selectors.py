@@ -10,16 +10,16 @@ import torch.nn.functional as F
 from conftest import ROOT, parse
 
 from benchmarks.selector_speed import synthetic_probe
-from harness import registry
-from harness.errors import ConfigError
-from harness.rng import generator
-from harness.selection import ClassLayout, Coreset, Probe, SelectionContext, check_coreset, class_budgets
-from methods.selectors._features import error_vectors, gradient_distances, with_bias
-from methods.selectors.ccs import stratified
-from methods.selectors.craig import cluster_sizes, facility_location
-from methods.selectors.forgetting import Forgetting
-from methods.selectors.glister import greedy
-from methods.selectors.gradmatch import omp
+from harness.core import registry
+from harness.core.errors import ConfigError
+from harness.core.rng import generator
+from harness.training.selection import ClassLayout, Coreset, Probe, SelectionContext, check_coreset, class_budgets
+from methods.coresets._features import error_vectors, gradient_distances, with_bias
+from methods.coresets.ccs import stratified
+from methods.coresets.craig import cluster_sizes, facility_location
+from methods.coresets.forgetting import Forgetting
+from methods.coresets.glister import greedy
+from methods.coresets.gradmatch import omp
 
 
 @pytest.fixture(autouse=True, scope="module")

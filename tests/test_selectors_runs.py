@@ -11,11 +11,12 @@ import torch
 from conftest import parse
 from test_selectors import _one_thread  # noqa: F401  (autouse: one thread for this module too)
 
-from harness import runner
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
+from harness.execution.build import build
+from harness.execution.run_folder import execute
 from harness.run import main
-from harness.selection import probe_pass
-from methods.selectors._features import el2n
+from harness.training.selection import probe_pass
+from methods.coresets._features import el2n
 
 SELECTORS = ["random", "gradmatch", "craig", "glister", "moderate", "el2n", "ccs", "forgetting"]
 SHORT = ("epochs = 4", "train.selection_interval = 2", "runtime.progress = False")
@@ -51,7 +52,7 @@ class Recorder:
 
 @pytest.mark.slow
 def test_el2n_on_noisy_digits_takes_the_hardest_early_and_fewer_noisy_samples_late():
-    training = runner.build(parse("gin/digits/coreset_only.gin", bindings=("selector = 'el2n'", "label_noise = 0.3")))
+    training = build(parse("gin/digits/coreset_only.gin", bindings=("selector = 'el2n'", "label_noise = 0.3")))
     recorder = Recorder(training.selector)
     training.selector.select = recorder
     while not training.done:
@@ -73,7 +74,7 @@ def test_el2n_on_noisy_digits_takes_the_hardest_early_and_fewer_noisy_samples_la
 
 
 def test_history_records_coreset_noise_ratio_and_overlap_per_round():
-    training = runner.build(parse("gin/digits/coreset_only.gin",
+    training = build(parse("gin/digits/coreset_only.gin",
                                   bindings=("selector = 'moderate'", "label_noise = 0.2", "epochs = 7",
                                             "train.selection_interval = 2")))
     noisy = training.data.noisy_mask.cpu()
@@ -97,16 +98,16 @@ def test_history_records_coreset_noise_ratio_and_overlap_per_round():
 @pytest.mark.slow
 def test_forgetting_counts_survive_a_checkpoint_and_the_resumed_run_selects_the_same():
     bindings = ("selector = 'forgetting'", "epochs = 8", "train.selection_interval = 2")
-    straight = runner.build(parse("gin/digits/coreset_only.gin", bindings=bindings))
+    straight = build(parse("gin/digits/coreset_only.gin", bindings=bindings))
     while not straight.done:
         straight.run_epoch()
 
-    first = runner.build(parse("gin/digits/coreset_only.gin", bindings=bindings))
+    first = build(parse("gin/digits/coreset_only.gin", bindings=bindings))
     for _ in range(5):  # selections at 2 and 4 happened; 6 and 8 come after the resume
         first.run_epoch()
     state = first.state_dict()
     assert state["selector"]["events"].shape == (1294,)
-    resumed = runner.build(parse("gin/digits/coreset_only.gin", bindings=bindings))
+    resumed = build(parse("gin/digits/coreset_only.gin", bindings=bindings))
     resumed.load_state_dict(state)
     while not resumed.done:
         resumed.run_epoch()
@@ -117,11 +118,12 @@ def test_forgetting_counts_survive_a_checkpoint_and_the_resumed_run_selects_the_
 
 def test_glister_without_a_validation_split_is_a_config_error():
     with pytest.raises(ConfigError, match="selector 'glister' needs a validation split"):
-        runner.build(parse("gin/digits/coreset_only.gin", bindings=("selector = 'glister'", "data.val_fraction = 0.0")))
+        build(parse("gin/digits/coreset_only.gin",
+                            bindings=("selector = 'glister'", "data.val_fraction = 0.0")))
 
 
 def test_probe_pass_is_eval_mode_unaugmented_and_masked(tmp_path, monkeypatch):
-    training = runner.build(parse("gin/digits/swast_cut.gin", bindings=("selector = 'el2n'",)))
+    training = build(parse("gin/digits/swast_cut.gin", bindings=("selector = 'el2n'",)))
     model, pruner, data = training.model, training.pruner, training.data
     initial = pruner.version
     training.run_epoch()  # the warm-up epoch: RigL has rewired its masks, BatchNorm has running statistics
@@ -158,7 +160,7 @@ def test_probe_pass_is_eval_mode_unaugmented_and_masked(tmp_path, monkeypatch):
         time.sleep(0.2)
         return probe_pass(*args, **kwargs)
 
-    monkeypatch.setattr("harness.loop.probe_pass", slow_probe)
-    result = runner.execute(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "selector = 'el2n'")), tmp_path)
+    monkeypatch.setattr("harness.training.loop.probe_pass", slow_probe)
+    result = execute(parse("gin/digits/swast_cut.gin", bindings=(*SHORT, "selector = 'el2n'")), tmp_path)
     assert result["selection_epochs"] == [2, 4] and len(calls) == 2  # one probe pass per round
     assert result["metrics"]["time_s"]["selection"] >= 0.2 * len(calls)  # the probe pass is selection time

@@ -1,5 +1,5 @@
 """A real SLURM cluster: the one-node cluster `slurm/local-cluster.sh` starts on this machine, and
-submitit submitting job arrays to it through `harness.cluster.executor` with the `slurm/local.gin` profile.
+submitit submitting job arrays to it through `grid.cluster.executor` with the `slurm/local.gin` profile.
 
 The session fixture starts the cluster (installing Debian's packages the first time); it needs root on a
 Debian-like machine, which CI is, and skips elsewhere. Jobs run as the user who submits (root here), in the
@@ -14,7 +14,7 @@ import pytest
 import submitit
 from conftest import local_cluster
 
-from harness import cluster
+from grid import cluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

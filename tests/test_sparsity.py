@@ -4,13 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from harness import models
-from harness.settings import SparsitySettings
-from harness.sparsity import apportion, classifier_weight, erk, layer_targets, prunable_weights
+from harness.core.sections import SparsitySettings
+from harness.models import resnet
+from harness.training.sparsity import apportion, classifier_weight, erk, layer_targets, prunable_weights
 
 
 def test_prunable_weights_are_conv_and_linear_weights_only():
-    model = models.resnet18(num_classes=10, in_channels=3, width=0.25)
+    model = resnet.resnet18(num_classes=10, in_channels=3, width=0.25)
     names = prunable_weights(model)
     assert "fc.weight" in names and "conv1.weight" in names
     assert not any("bn" in n or n.endswith("bias") for n in names)
@@ -32,7 +32,7 @@ def erk_by_bisection(shapes: dict[str, tuple[int, ...]], sparsity: float) -> dic
 
 @pytest.mark.parametrize("rate", [0.9, 0.7, 0.5, 0.3, 0.1])
 def test_erk_densities_of_cifar_resnet18_equal_an_independent_computation(rate):
-    model = models.resnet18(num_classes=10, in_channels=3)
+    model = resnet.resnet18(num_classes=10, in_channels=3)
     shapes = {n: tuple(p.shape) for n, p in prunable_weights(model).items() if n != "fc.weight"}
     expected = erk_by_bisection(shapes, rate)
     density = {n: 1 - s for n, s in erk(shapes, rate).items()}
@@ -49,7 +49,7 @@ def test_erk_densities_of_cifar_resnet18_equal_an_independent_computation(rate):
 
 
 def test_backbone_scope_fixes_the_classifier_outside_the_budget():
-    model = models.resnet18(num_classes=10, in_channels=3, width=0.25)
+    model = resnet.resnet18(num_classes=10, in_channels=3, width=0.25)
     weights = prunable_weights(model)
     sizes = {n: p.numel() for n, p in weights.items()}
     for fc_rate in (0.9, 0.5):
@@ -66,7 +66,7 @@ def test_backbone_scope_fixes_the_classifier_outside_the_budget():
 
 
 def test_every_target_is_a_whole_number_of_weights_and_the_pool_meets_the_rate_exactly():
-    model = models.resnet18(num_classes=10, in_channels=3, width=0.125)
+    model = resnet.resnet18(num_classes=10, in_channels=3, width=0.125)
     sizes = {n: p.numel() for n, p in prunable_weights(model).items()}
     for rate in (0.33, 0.5, 0.77, 0.95):
         t = layer_targets(model, rate, "all", SparsitySettings())
@@ -87,6 +87,6 @@ def test_classifier_must_be_a_layer_named_fc():
 
 
 def test_cifar_resnet18_parameter_count():
-    model = models.resnet18(num_classes=10, in_channels=3)
+    model = resnet.resnet18(num_classes=10, in_channels=3)
     assert sum(p.numel() for p in model.parameters()) == 11_173_962
     assert model.features(torch.zeros(2, 3, 32, 32)).shape == (2, 512)

@@ -4,12 +4,12 @@ runs that train from files exactly as reproducibly as from memory."""
 import pytest
 import torch
 
-from harness import data as D
-from harness import runner
 from harness.config import parse
-from harness.errors import ConfigError
-from harness.settings import DataSettings
-from harness.streaming import ImageFiles, image_batches
+from harness.core.errors import ConfigError
+from harness.core.sections import DataSettings
+from harness.data import loading as D
+from harness.data.streaming import ImageFiles, image_batches
+from harness.execution.run_folder import execute
 
 CPU = torch.device("cpu")
 WNIDS = ["n01440764", "n01443537", "n01484850"]
@@ -80,7 +80,7 @@ def test_an_imagenet_experiment_trains_from_files_and_does_not_depend_on_the_wor
              "runtime.eval_batch_size = 16")
     configs = [parse(["gin/imagenet/swast_cut.gin"], (*small, f"runtime.loader_workers = {w}")) for w in (0, 2)]
     assert configs[0].key == configs[1].key  # the worker count is not part of what a run computes
-    results = [runner.execute(cfg, tmp_path / str(i)) for i, cfg in enumerate(configs)]
+    results = [execute(cfg, tmp_path / str(i)) for i, cfg in enumerate(configs)]
     assert [r["status"] for r in results] == ["ok", "ok"]
     history = [[(h["train_loss"], h["test_accuracy"]) for h in r["history"]] for r in results]
     assert history[0] == history[1] and len(history[0]) == 4

@@ -12,8 +12,8 @@ from conftest import ROOT, parse
 
 from benchmarks.__main__ import main, suites
 from benchmarks.table2 import SUITE as TABLE2
-from harness import runner
-from harness.launch import Work, pack, run_state
+from grid.launch import Work, pack, run_state
+from harness.execution.run_folder import execute
 
 SMALL = ["table2", "--scale", "smoke"]  # three settings: 3 runs per seed
 
@@ -40,8 +40,8 @@ def test_every_suite_is_listed_and_plans_at_smoke_scale(capsys):
 def test_paper_plan_of_table1_is_the_papers_whole_grid_with_sbatch_options_and_submits_nothing(tmp_path, capsys):
     import pandas as pd
 
-    from benchmarks.suite import PAPER_NAMES
     from benchmarks.table1 import SUITE as TABLE1
+    from grid.suite import PAPER_NAMES
 
     args = ["plan", "table1", "--scale", "paper", "--executor", "slurm", "--cluster", "slurm/example.gin",
             "--results", str(tmp_path)]
@@ -163,7 +163,7 @@ def release_when_requeued(job_id: str, timeout_s: float = 120) -> None:
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_a_job_interrupted_as_on_timeout_requeues_and_resumes_its_run(slurm_cluster, tmp_path):
-    from harness.cluster import executor, load
+    from grid.cluster import executor, load
     from harness.run import RunBatch
 
     # One thread on both sides: the job gets one CPU, and float sums differ with the thread count.
@@ -184,7 +184,7 @@ def test_a_job_interrupted_as_on_timeout_requeues_and_resumes_its_run(slurm_clus
     log = job.stderr() or ""  # the interrupted attempt's log
     assert "this job is timed-out" in log and "DUE TO JOB REQUEUE" in log, log[-2000:]
     resumed = json.loads((run_dir / "result.json").read_text())
-    straight = runner.execute(cfg, tmp_path / "straight")
+    straight = execute(cfg, tmp_path / "straight")
     assert resumed["metrics"]["test_accuracy"] == straight["metrics"]["test_accuracy"]
     assert without_timing(resumed["history"]) == without_timing(straight["history"])
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import machine_lock
 
 from benchmarks.table1 import RATES, SUITE
-from harness.results import aggregate, collect
-from harness.tables import Cell, finish_row, to_latex, to_markdown
+from grid.collection import aggregate, collect
+from grid.tables import Cell, finish_row, to_latex, to_markdown
 
 
 def fake_results(runs_root, planned, accuracy, skip=()):

@@ -7,8 +7,8 @@ import pytest
 from conftest import parse
 from wandb_records import summary
 
-from harness import runner
-from harness.logging import PREFIXES, cell_name
+from harness.execution.reporters import PREFIXES, cell_name
+from harness.execution.run_folder import execute
 
 SHORT = ("epochs = 6", "train.selection_interval = 2", "label_noise = 0.2")
 
@@ -16,7 +16,7 @@ SHORT = ("epochs = 6", "train.selection_interval = 2", "label_noise = 0.2")
 def test_an_offline_run_holds_grouped_names_group_tags_config_and_final_summary(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = parse("gin/digits/swast_cut.gin", bindings=SHORT)
-    result = runner.execute(cfg, tmp_path)
+    result = execute(cfg, tmp_path)
     files = list((tmp_path / cfg.short_key / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1
     info = summary(files[0])

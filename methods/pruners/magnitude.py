@@ -5,17 +5,17 @@ s(t) = s_f * (1 - (1 - (t - t1)/(t2 - t1))^3) between t1 = begin * T and t2 = en
 on its clock: optimizer steps by default, as Zhu & Gupta count, or epochs; 0.16 and 0.6 as ProbMask's budget
 schedule), pruning every `delta_t` steps the smallest-magnitude weights of each layer to exactly its
 current count. Pruned weights stay pruned: masks only shrink. The masks live in the shared mechanism
-(`harness.masks`).
+(`harness.training.pruning`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from harness.errors import ConfigError
-from harness.masks import Pruner, clock_kind, cubic_ramp
-from harness.registry import register
-from harness.sparsity import zero_count
+from harness.core.errors import ConfigError
+from harness.core.registry import register
+from harness.training.pruning import Pruner, clock_kind, cubic_ramp
+from harness.training.sparsity import zero_count
 
 
 @register("pruner", "magnitude")

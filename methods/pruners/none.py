@@ -1,7 +1,7 @@
 """`none`: no pruning (dense and coreset-only)."""
 
-from harness.masks import Pruner
-from harness.registry import register
+from harness.core.registry import register
+from harness.training.pruning import Pruner
 
 
 @register("pruner", "none")

@@ -29,11 +29,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from harness.errors import ConfigError
-from harness.masks import Pruner, clock_kind, cubic_ramp
-from harness.registry import register
-from harness.rng import derive_seed, generator
-from harness.sparsity import zero_count
+from harness.core.errors import ConfigError
+from harness.core.registry import register
+from harness.core.rng import derive_seed, generator
+from harness.training.pruning import Pruner, clock_kind, cubic_ramp
+from harness.training.sparsity import zero_count
 
 EPS = 1e-12  # keeps logit(s) finite at s = 0 and s = 1 (and the gradient there of order one)
 NOISE_EPS = 1e-6

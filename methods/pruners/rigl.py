@@ -19,10 +19,10 @@ import math
 
 import torch
 
-from harness.errors import ConfigError
-from harness.masks import Pruner, clock_kind
-from harness.registry import register
-from harness.rng import derive_seed, generator
+from harness.core.errors import ConfigError
+from harness.core.registry import register
+from harness.core.rng import derive_seed, generator
+from harness.training.pruning import Pruner, clock_kind
 
 
 @register("pruner", "rigl")

@@ -1,0 +1,111 @@
+"""Result collection: every `result.json` under a runs folder into one pandas frame, problems reported,
+never fatal, and the mean and spread over seeds of each table cell."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from harness.core import files
+
+SPEC_COLUMNS = ["dataset", "model", "method", "selector", "pruner", "coreset_fraction", "prune_rate", "label_noise",
+                "state_preservation", "fc_rate", "seed"]
+CELL_COLUMNS = [c for c in SPEC_COLUMNS if c != "seed"]
+METRIC_COLUMNS = ["test_accuracy", "best_test_accuracy", "test_loss", "params_total", "params_nonzero", "density",
+                  "train_flops", "relative_train_flops", "inference_flops"]
+HISTORY_COLUMNS = ["test_accuracy", "test_loss", "val_loss", "overfit_gap", "train_loss", "coreset_size",
+                   "coreset_noise_ratio", "noisy_clean_loss_ratio", "coreset_noisy_loss", "density"]
+
+
+@dataclass
+class Collection:
+    frame: pd.DataFrame  # one row per readable result (ok and failed), spec + metrics + status
+    problems: list[str] = field(default_factory=list)  # unreadable files, failed runs: one line each
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per epoch of each ok run (figures)
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.frame[self.frame["status"] == "ok"]
+
+
+def collect(runs_root: Path, keys: Iterable[str] | None = None) -> Collection:
+    """Read `runs_root/*/result.json` (only the run folders of `keys` when given)."""
+    runs_root = Path(runs_root)
+    if keys is None:
+        paths = sorted(runs_root.glob("*/result.json"))
+    else:
+        paths = [runs_root / k[:16] / "result.json" for k in keys]
+        paths = [p for p in paths if p.exists()]
+    rows, problems, epochs = [], [], []
+    for path in paths:
+        record = files.read_json(path)
+        if not isinstance(record, dict) or not {"key", "status", "spec"} <= set(record):
+            problems.append(f"unreadable result (truncated or corrupt): {path}")
+            continue
+        if record["status"] != "ok":
+            problems.append(f"failed run {path.parent.name} ({_label(record['spec'])}): {record.get('error')}")
+        metrics = record.get("metrics") or {}
+        row = {"key": record["key"], "status": record["status"], "error": record.get("error"),
+               **{c: record["spec"].get(c) for c in SPEC_COLUMNS},
+               **{c: metrics.get(c) for c in METRIC_COLUMNS},
+               "time_s": (metrics.get("time_s") or {}).get("total")}
+        rows.append(row)
+        if record["status"] == "ok":
+            epochs += _epochs(record)
+    frame = pd.DataFrame(rows, columns=["key", "status", "error", *SPEC_COLUMNS, *METRIC_COLUMNS, "time_s"])
+    history = pd.DataFrame(epochs, columns=["key", *SPEC_COLUMNS, "epoch", "selection_round", *HISTORY_COLUMNS])
+    return Collection(frame, problems, history)
+
+
+def _epochs(record: dict) -> list[dict]:
+    """The run's per-epoch history with its spec; `selection_round` (1, 2, ...) marks the epochs that began
+    with a coreset selection, so the noise ratio at that row is that of the coreset just selected."""
+    rounds = {epoch: i + 1 for i, epoch in enumerate(record.get("selection_epochs") or [])}
+    spec = {c: record["spec"].get(c) for c in SPEC_COLUMNS}
+    return [{"key": record["key"], **spec, "epoch": row.get("epoch"), "selection_round": rounds.get(row.get("epoch")),
+             **{c: row.get(c) for c in HISTORY_COLUMNS}}
+            for row in record.get("history") or [] if isinstance(row, dict)]
+
+
+def aggregate(frame: pd.DataFrame, value: str = "test_accuracy", by: list[str] | None = None) -> pd.DataFrame:
+    """Mean, sample standard deviation (ddof = 1; NaN for one seed) and count of `value` per cell."""
+    by = by or CELL_COLUMNS
+    if frame.empty:
+        return pd.DataFrame(columns=[*by, "mean", "std", "n"])
+    grouped = frame.groupby(by, dropna=False)[value]
+    out = grouped.agg(["mean", "std", "count"]).rename(columns={"count": "n"}).reset_index()
+    return out
+
+
+def matching(frame: pd.DataFrame, conditions: dict) -> pd.DataFrame:
+    """The rows whose columns equal the given values (floats to within 1e-9)."""
+    keep = pd.Series(True, index=frame.index)
+    for column, value in conditions.items():
+        if isinstance(value, float):
+            keep &= (frame[column].astype(float) - value).abs() < 1e-9
+        else:
+            keep &= frame[column] == value
+    return frame[keep]
+
+
+def summarize(frame: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
+    """Per group of `by`: `<value>_mean` and `<value>_std` (ddof = 1) of each value, and `n`, the number of rows
+    (seeds); the shape of the CSV files behind the figures."""
+    columns = [*by, "n", *(f"{v}_{stat}" for v in values for stat in ("mean", "std"))]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    data = frame[[*by, *values]].copy()
+    data[values] = data[values].astype(float)
+    grouped = data.groupby(by, dropna=False, sort=True)
+    out = grouped[values].agg(["mean", "std"])
+    out.columns = [f"{v}_{stat}" for v, stat in out.columns]
+    out["n"] = grouped.size()
+    return out.reset_index()[columns]
+
+
+def _label(spec: dict) -> str:
+    return (f"{spec.get('dataset')} {spec.get('model')} {spec.get('method')} c={spec.get('coreset_fraction')} "
+            f"p={spec.get('prune_rate')} seed={spec.get('seed')}")

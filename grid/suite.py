@@ -1,0 +1,221 @@
+"""What a suite is: a grid of runs (gin files + bindings, times seeds) at a scale, and the table or figure built
+from their results. Each table or figure of the paper is one module in `benchmarks/` defining a `Suite`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from grid.collection import Collection, aggregate
+from grid.plotting import Plot
+from grid.tables import Cell, Table
+from harness import config
+from harness.core.errors import ConfigError
+from harness.core.files import PROJECT_ROOT
+
+SCALES = ("smoke", "mini", "paper")  # every suite's; some add "cpu": real CIFAR-10 images on a CPU
+ALL_SCALES = (*SCALES, "cpu")
+SEEDS = 5
+CPU_SEEDS = 3  # the cpu scale is sized for three seeds a cell: its Table 3 comparison fits in 40 minutes
+PAPER_RESULTS = PROJECT_ROOT / "results" / "paper" / "results.csv"
+RATES = (0.9, 0.7, 0.5, 0.3, 0.1)
+LABELS = {"resnet18": "ResNet-18", "resnet101": "ResNet-101", "resnet101_imagenet": "ResNet-101",
+          "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet", "imagenet": "ImageNet-1k",
+          "digits": "digits", "craig": "CRAIG", "glister": "GLISTER", "moderate": "Moderate", "gradmatch": "GradMatch",
+          "el2n": "EL2N"}
+# our names -> the paper's (results.csv)
+PAPER_NAMES = {"dataset": {"imagenet": "imagenet1k"}, "model": {"resnet101_imagenet": "resnet101"}}
+
+
+def default_seeds(scale: str) -> int:
+    return CPU_SEEDS if scale == "cpu" else SEEDS
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a suite before seeds: gin files (applied in order) and extra bindings."""
+
+    files: tuple[str, ...]
+    bindings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A run with its seed, parsed: what a worker receives is `files`, `bindings` and `key` (strings only)."""
+
+    files: tuple[str, ...]
+    bindings: tuple[str, ...]
+    key: str
+    spec: dict
+
+
+class Suite:
+    """Subclass per table/figure: `runs(scale)` lists the grid (the seeds are added here); `table(...)` and/or
+    `figure(...)` render it (each returns None where the suite has none). `scales`: the scales it has."""
+
+    name: str = ""
+    title: str = ""
+    scales: tuple[str, ...] = SCALES
+
+    def runs(self, scale: str) -> list[Run]:
+        raise NotImplementedError
+
+    def table(self, collection: Collection, scale: str, seeds: int) -> Table | None:
+        return None
+
+    def figure(self, collection: Collection, scale: str, seeds: int) -> Plot | None:
+        return None
+
+    def plan(self, scale: str, seeds: int = SEEDS) -> list[Planned]:
+        """Every run of the suite at `scale` for seeds 0..seeds-1, parsed (so each has its run key); a run
+        that two cells of the grid share is planned once."""
+        planned, seen = [], set()
+        for p in self._parsed(scale, seeds).values():
+            if p.key not in seen:
+                seen.add(p.key)
+                planned.append(p)
+        return planned
+
+    def keys(self, scale: str, seeds: int = SEEDS) -> dict[tuple[Run, int], str]:
+        """(run, seed) -> run key, for every run of the grid (tables that pair runs look results up by it)."""
+        return {grid: p.key for grid, p in self._parsed(scale, seeds).items()}
+
+    def _parsed(self, scale: str, seeds: int) -> dict[tuple[Run, int], Planned]:
+        if scale not in ALL_SCALES:
+            raise ConfigError(f"unknown scale {scale!r}; scales are {', '.join(ALL_SCALES)}")
+        if scale not in self.scales:
+            raise ConfigError(f"suite {self.name} has no {scale} scale; it has: {', '.join(self.scales)}")
+        if seeds < 1:
+            raise ConfigError(f"seeds must be >= 1, got {seeds}")
+        parsed = {}
+        for run in self.runs(scale):
+            for seed in range(seeds):
+                if (run, seed) in parsed:
+                    continue
+                bindings = (*run.bindings, f"seed = {seed}")
+                try:
+                    cfg = config.parse(list(run.files), list(bindings))
+                except ConfigError as e:
+                    raise ConfigError(f"suite {self.name}: {e.message}") from None
+                parsed[(run, seed)] = Planned(run.files, bindings, cfg.key, cfg.spec)
+        return parsed
+
+
+def experiment(dataset: str, method: str, model: str, scale: str, bindings: tuple[str, ...] = (), **macros) -> Run:
+    """An experiment file of the repository at a scale, with macro overrides (`prune_rate=0.7`, ...) and any
+    further gin `bindings`.
+
+    At smoke scale every dataset is stood in for by `digits` (its experiment files are smoke-sized already),
+    at cpu scale by CIFAR-10 and ResNet-18 (`gin/scale/cpu.gin`); at mini and paper scale the dataset's own
+    experiment file is used with the model and scale files.
+    """
+    if scale == "smoke":
+        files: tuple[str, ...] = (f"gin/digits/{method}.gin",)
+    elif scale == "cpu":
+        files = (f"gin/cifar10/{method}.gin", "gin/models/resnet18.gin", "gin/scale/cpu.gin")
+    else:
+        files = (f"gin/{dataset}/{method}.gin", f"gin/models/{model}.gin", f"gin/scale/{scale}.gin")
+    return Run(files, (*(f"{k} = {v!r}" for k, v in macros.items()), *bindings))
+
+
+def short_at_smoke(scale: str) -> tuple[str, ...]:
+    """Figure suites' smoke runs: 8 epochs with a selection every 2 (4 rounds), a few seconds each on a CPU."""
+    return ("epochs = 8", "train.selection_interval = 2") if scale == "smoke" else ()
+
+
+def load_paper(table: str) -> pd.DataFrame:
+    frame = pd.read_csv(PAPER_RESULTS)
+    return frame[frame["table"] == table]
+
+
+class CellLookup:
+    """Table cells from a collection: mean/std/n of a metric (test accuracy by default, scaled by `scale`),
+    and the paper's number (its column `paper_column`) beside."""
+
+    def __init__(self, collection: Collection, paper: pd.DataFrame, value: str = "test_accuracy",
+                 paper_column: str = "accuracy", scale: float = 1.0):
+        ok = collection.ok.copy()
+        ok[value] = ok[value].astype(float) * scale
+        self.agg = aggregate(ok, value)
+        self.paper = paper
+        self.paper_column = paper_column
+
+    def cell(self, ours: dict, paper: dict | None = None) -> Cell:
+        match = self.agg
+        for column, value in ours.items():
+            match = match[_equal(match[column], value)]
+        found = Cell(mean=None)
+        if len(match) == 1:
+            row = match.iloc[0]
+            found = Cell(mean=float(row["mean"]), std=float(row["std"]), n=int(row["n"]))
+        elif len(match) > 1:
+            raise ValueError(f"{len(match)} table cells match {ours}; the suite's grid is ambiguous")
+        if paper is not None:
+            hit = self.paper
+            for column, value in paper.items():
+                value = PAPER_NAMES.get(column, {}).get(value, value)
+                hit = hit[_equal(hit[column], value)]
+            if len(hit) == 1 and pd.notna(hit.iloc[0][self.paper_column]):
+                found.paper = float(hit.iloc[0][self.paper_column])
+        return found
+
+
+def paired_differences(collection: Collection, keys: dict[tuple[Run, int], str], run: Run, baseline: Run,
+                       seeds: int, value: str = "test_accuracy") -> list[tuple[int, float]]:
+    """(seed, `value` of `run` minus that of `baseline` at the same seed), for each seed where both finished:
+    the unit of evidence when two methods are compared."""
+    ok = dict(zip(collection.ok["key"], collection.ok[value].astype(float), strict=True))
+    out = []
+    for seed in range(seeds):
+        ours, base = ok.get(keys.get((run, seed))), ok.get(keys.get((baseline, seed)))
+        if ours is not None and base is not None:
+            out.append((seed, ours - base))
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
+    return mean, std
+
+
+def _equal(column: pd.Series, value) -> pd.Series:
+    if isinstance(value, float):
+        return (column.astype(float) - value).abs() < 1e-9
+    return column == value
+
+
+SMOKE_NOTE = ("Smoke scale checks the plumbing, not the science: digits cannot show the paper's effect (real "
+              "CIFAR-10 images on a CPU: `make table3 SCALE=cpu`).")
+
+
+def write_table(table: Table, folder: Path, scale: str) -> tuple[Path, Path]:
+    from grid.tables import to_latex, to_markdown
+    from harness.core import files
+
+    if scale == "smoke":
+        table = dataclasses.replace(table, notes=[*table.notes, SMOKE_NOTE])
+    md, tex = folder / f"{table.name}.md", folder / f"{table.name}.tex"
+    files.write_text(md, to_markdown(table))
+    files.write_text(tex, to_latex(table))
+    return md, tex
+
+
+def rate_row(lookup: CellLookup, ours: dict, paper: dict | None, method: str, baseline: dict,
+             rates: tuple[float, ...], paper_method: str | None = None) -> list[Cell]:
+    """One row of the paper's rate tables: `method` at each prune rate, then the baseline cell (deltas and
+    marks filled in). `ours`/`paper` hold the row's fixed columns; `baseline` the baseline's columns."""
+    from grid.tables import finish_row
+
+    def theirs(extra: dict) -> dict | None:
+        return None if paper is None else {**paper, **extra}
+
+    cells = [lookup.cell({**ours, "method": method, "prune_rate": r},
+                         theirs({"method": paper_method or method, "prune_rate": r})) for r in rates]
+    cells.append(lookup.cell({**ours, **baseline}, theirs(baseline)))
+    finish_row(cells, len(rates))
+    return cells

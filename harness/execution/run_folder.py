@@ -1,0 +1,145 @@
+"""One run, start to finish: build everything from a RunConfig, train (resuming from the run's checkpoint
+if there is one), and write the run folder:
+
+    config.gin            the canonical configuration (before training)
+    metrics.jsonl         one line per epoch (as training goes)
+    checkpoint.pt         the latest state (atomic; after the first epoch, then as often as writing it costs
+                          at most CHECKPOINT_SHARE of the run's time, and after the last epoch)
+    operative_config.gin  what gin actually injected (after training)
+    result.json           the record (atomic, last): status ok or failed, metrics, history, environment
+
+Bad input raises ConfigError before anything is written. A finished run with `status: ok` is not redone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import gin
+import torch
+
+from harness.config import RunConfig
+from harness.core import files
+from harness.core.errors import ConfigError
+from harness.execution.build import build
+from harness.execution.environment import run_environment
+from harness.execution.reporters import RunLogger
+from harness.training.loop import Diverged, Training
+
+SCHEMA = 1
+# Writing a checkpoint costs a fixed time (a ResNet-101 with its momentum is 340 MB, 0.3 to 0.6 s on a 2-core
+# machine's disk), which on a fast GPU is a large part of a short epoch. After an epoch a run writes one when
+# the time since the last one is at least its write time / CHECKPOINT_SHARE: every epoch for small models,
+# every few seconds of training for large ones. A killed or requeued run redoes at most that much.
+CHECKPOINT_SHARE = 0.05
+
+
+def execute(cfg: RunConfig, runs_root: Path) -> dict:
+    """Train the run described by `cfg` under `runs_root/<short key>/` and return its result record."""
+    threads = torch.get_num_threads()
+    try:
+        return _execute(cfg, Path(runs_root))
+    finally:  # `runtime.threads` holds for this run only: runs share a process in jobs and tests
+        torch.set_num_threads(threads)
+
+
+def _execute(cfg: RunConfig, runs_root: Path) -> dict:
+    _check_writable(runs_root)
+    run_dir = runs_root / cfg.short_key
+    result_path = run_dir / "result.json"
+    previous = files.read_json(result_path)
+    if previous and previous.get("key") == cfg.key and previous.get("status") == "ok":
+        return previous
+
+    started = time.perf_counter()
+    training = build(cfg)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_path.unlink(missing_ok=True)  # an earlier failed attempt's record
+    files.write_text(run_dir / "config.gin", cfg.config_gin)
+    checkpoint_path = run_dir / "checkpoint.pt"
+    elapsed_before = 0.0
+    if checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location=training.device, weights_only=True)
+        if state.get("key") == cfg.key:
+            training.load_state_dict(state)
+            elapsed_before = state.get("elapsed_s", 0.0)
+
+    logger = RunLogger(cfg, run_dir, training.history)
+    status, error = "ok", None
+    saved_at, save_s = time.perf_counter(), 0.0
+    try:
+        while not training.done:
+            row = training.run_epoch()
+            logger.epoch(row)
+            now = time.perf_counter()
+            if training.done or now - saved_at >= save_s / CHECKPOINT_SHARE:
+                state = training.state_dict()
+                state.update(key=cfg.key, elapsed_s=elapsed_before + now - started)
+                files.save_torch(checkpoint_path, state)
+                saved_at = time.perf_counter()
+                save_s = saved_at - now
+    except Diverged as e:
+        status, error = "failed", str(e)
+    except Exception as e:
+        result = _record(cfg, training, "failed", f"{type(e).__name__}: {e}",
+                         elapsed_before + time.perf_counter() - started)
+        files.write_json(result_path, result)
+        logger.finish(result)
+        raise
+
+    files.write_text(run_dir / "operative_config.gin", gin.operative_config_str())
+    result = _record(cfg, training, status, error, elapsed_before + time.perf_counter() - started)
+    files.write_json(result_path, result)
+    logger.finish(result)
+    return result
+
+
+def _record(cfg: RunConfig, training: Training, status: str, error: str | None, total_s: float) -> dict:
+    timers, dataset = training.timers, training.data
+    metrics = training.metrics()
+    metrics["time_s"] = {"total": total_s, "train": timers.train, "selection": timers.selection,
+                         "eval": timers.eval}
+    return _finite({
+        "schema": SCHEMA,
+        "key": cfg.key,
+        "status": status,
+        "error": error,
+        "config": cfg.text,
+        "spec": cfg.spec,
+        "metrics": metrics,
+        "selection_epochs": list(training.schedule.selection_epochs),
+        "random_coreset_epoch": training.schedule.random_epoch,
+        "skipped_epochs": list(training.schedule.skipped_epochs),
+        "warmup_epochs": training.schedule.warmup_epochs,
+        "total_steps": training.schedule.total_steps,
+        "data": {"source": dataset.source, "num_train": dataset.num_train,
+                 "num_val": 0 if dataset.val_y is None else len(dataset.val_y),
+                 "num_test": len(dataset.test_y), "num_noisy": int(dataset.noisy_mask.sum())},
+        "history": training.history,
+        "env": run_environment(training),
+    })
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"output folder {str(folder)!r} is not writable ({e.strerror or e})") from None
+
+
+def _finite(value):
+    """NaN and infinity become None: result.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
