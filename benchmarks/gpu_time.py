@@ -48,7 +48,7 @@ STAND_IN = ("experiment.dataset = 'synthetic'", "datasets.synthetic.num_train = 
 
 def table2_run() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Gin files and bindings of Table 2's SWaST-cut column at paper scale (seed 0)."""
-    (run,) = [r for r in TABLE2.runs("paper") if "gin/cifar10/swast_cut.gin" in r.files]
+    (run,) = [r for r in TABLE2.runs("paper") if "gin/methods/swast_cut.gin" in r.files]
     return run.files, (*run.bindings, "seed = 0")
 
 

@@ -11,7 +11,9 @@ from grid.tables import Section, Table, finish_row
 
 MODES = {"none": "No constraint", "selective": "Selective (SP)", "complete": "Complete (CP)"}
 METHODS = {"pruning_only": "Prune-only", "coreset_only": "Coreset-only", "swast_cut": "Joint (SWaST-cut)"}
-SETTING = {"label_noise": 0.2, "prune_rate": 0.7, "coreset_fraction": 0.1, "selector": "moderate"}
+PRUNING = {"prune_rate": 0.7}
+SELECTION = {"coreset_fraction": 0.1, "selector": "moderate"}
+SETTINGS = {"pruning_only": PRUNING, "coreset_only": SELECTION, "swast_cut": PRUNING | SELECTION}  # what each reads
 
 
 class Preservation(Suite):
@@ -23,7 +25,7 @@ class Preservation(Suite):
 
     def runs(self, scale: str) -> list[Run]:
         model, dataset = self.setting(scale)
-        return [experiment(dataset, method, model, scale, state_preservation=mode, **SETTING)
+        return [experiment(dataset, method, model, scale, label_noise=0.2, state_preservation=mode, **SETTINGS[method])
                 for method in METHODS for mode in MODES]
 
     def table(self, collection: Collection, scale: str, seeds: int) -> Table:

@@ -77,8 +77,7 @@ METHODS = {  # ratio name -> experiment file
     "rigl": "gin/digits/pruning_only.gin",
     "swast_cut": "gin/digits/swast_cut.gin",
 }
-BINDINGS = ("runtime.progress = False", "runtime.device = 'cpu'", "runtime.wandb_mode = 'disabled'",
-            "pruner = 'rigl'")
+BINDINGS = ("runtime.progress = False", "runtime.device = 'cpu'", "runtime.wandb_mode = 'disabled'")
 TARGETS = {"dense": 1.05, "coreset_only": 1.05, "rigl": 1.05, "swast_cut": 1.10}
 LAUNCH_RUN = "gin/digits/swast_cut.gin"
 BARE_START = "import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"

@@ -7,10 +7,10 @@ from grid.collection import Collection
 from grid.suite import CellLookup, Run, Suite, experiment, load_paper
 from grid.tables import Section, Table, finish_row
 
-SETTINGS = [  # (column, method, coreset fraction, prune rate)
-    ("coreset-only (10%)", "coreset_only", 0.1, 0.0),
-    ("coreset-only (15%)", "coreset_only", 0.15, 0.0),
-    ("SWaST-cut (10%, p=30%)", "swast_cut", 0.1, 0.3),
+SETTINGS = [  # (column, method, its macros)
+    ("coreset-only (10%)", "coreset_only", {"coreset_fraction": 0.1}),
+    ("coreset-only (15%)", "coreset_only", {"coreset_fraction": 0.15}),
+    ("SWaST-cut (10%, p=30%)", "swast_cut", {"coreset_fraction": 0.1, "prune_rate": 0.3}),
 ]
 METRICS = [  # (row, result column, scale, the paper's column)
     ("Acc. (%)", "test_accuracy", 1.0, "accuracy"),
@@ -28,8 +28,7 @@ class Table2(Suite):
 
     def runs(self, scale: str) -> list[Run]:
         model, dataset = self.setting(scale)
-        return [experiment(dataset, method, model, scale, coreset_fraction=c, prune_rate=p)
-                for _, method, c, p in SETTINGS]
+        return [experiment(dataset, method, model, scale, **macros) for _, method, macros in SETTINGS]
 
     def table(self, collection: Collection, scale: str, seeds: int) -> Table:
         model, dataset = self.setting(scale)
@@ -39,7 +38,7 @@ class Table2(Suite):
             lookup = CellLookup(collection, paper, column, paper_column, factor)
             cells = [lookup.cell({"model": model, "dataset": dataset, "method": m, "coreset_fraction": c},
                                  {"model": "resnet101", "dataset": "cifar10", "method": m, "coreset_fraction": c})
-                     for _, m, c, _ in SETTINGS]
+                     for m, c in ((m, macros["coreset_fraction"]) for _, m, macros in SETTINGS)]
             if column == "test_accuracy":
                 finish_row(cells, None)
             section.rows.append(([row], cells))

@@ -104,20 +104,24 @@ class Suite:
         return parsed
 
 
-def experiment(dataset: str, method: str, model: str, scale: str, bindings: tuple[str, ...] = (), **macros) -> Run:
-    """An experiment file of the repository at a scale, with macro overrides (`prune_rate=0.7`, ...) and any
-    further gin `bindings`.
+def parts(dataset: str, model: str, method: str) -> tuple[str, ...]:
+    """The gin files an experiment is made of, in the order they apply."""
+    return ("gin/base.gin", f"gin/datasets/{dataset}.gin", f"gin/models/{model}.gin", f"gin/methods/{method}.gin")
 
-    At smoke scale every dataset is stood in for by `digits` (its experiment files are smoke-sized already),
-    at cpu scale by CIFAR-10 and ResNet-18 (`gin/scale/cpu.gin`); at mini and paper scale the dataset's own
-    experiment file is used with the model and scale files.
+
+def experiment(dataset: str, method: str, model: str, scale: str, bindings: tuple[str, ...] = (), **macros) -> Run:
+    """One experiment composed from the repository's parts, base + dataset + model + method + scale, with
+    macro overrides (`prune_rate=0.7`, ...; only those the method reads) and any further gin `bindings`.
+
+    At smoke scale every dataset is stood in for by `digits` and ResNet-18 (smoke-sized already), at cpu
+    scale by CIFAR-10 and ResNet-18 (`gin/scale/cpu.gin`); at mini and paper scale the dataset and model are
+    the ones asked for. `gin/<dataset>/<method>.gin` holds the same composition without the scale.
     """
     if scale == "smoke":
-        files: tuple[str, ...] = (f"gin/digits/{method}.gin",)
+        dataset, model = "digits", "resnet18"
     elif scale == "cpu":
-        files = (f"gin/cifar10/{method}.gin", "gin/models/resnet18.gin", "gin/scale/cpu.gin")
-    else:
-        files = (f"gin/{dataset}/{method}.gin", f"gin/models/{model}.gin", f"gin/scale/{scale}.gin")
+        dataset, model = "cifar10", "resnet18"
+    files = parts(dataset, model, method) + (() if scale == "smoke" else (f"gin/scale/{scale}.gin",))
     return Run(files, (*(f"{k} = {v!r}" for k, v in macros.items()), *bindings))
 
 

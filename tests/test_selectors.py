@@ -84,7 +84,7 @@ PAPER_DEFAULTS = {"cifar10": "gradmatch", "cifar100": "gradmatch", "tinyimagenet
 
 
 @pytest.mark.parametrize("dataset", sorted(PAPER_DEFAULTS))
-def test_the_dataset_files_bind_the_papers_selector_and_the_experiments_agree(dataset):
+def test_each_dataset_sets_the_papers_selector_once_and_its_experiments_use_it(dataset):
     import gin
 
     gin.clear_config()
@@ -94,16 +94,9 @@ def test_the_dataset_files_bind_the_papers_selector_and_the_experiments_agree(da
     experiments = sorted((ROOT / "gin" / dataset).glob("*.gin"))
     assert len(experiments) == 5
     for path in experiments:
-        lines = [line for line in path.read_text().splitlines() if line.startswith("selector =")]
-        assert lines == [f"selector = '{PAPER_DEFAULTS[dataset]}'"], path.name
-
-
-@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "tinyimagenet"])
-def test_an_experiment_without_its_selector_line_gets_the_datasets_default(dataset, tmp_path):
-    experiment = (ROOT / f"gin/{dataset}/coreset_only.gin").read_text()
-    without = "\n".join(line for line in experiment.splitlines() if not line.startswith("selector ="))
-    (tmp_path / "no_selector_line.gin").write_text(without)
-    assert parse(str(tmp_path / "no_selector_line.gin")).method.selector == PAPER_DEFAULTS[dataset]
+        assert not any(line.startswith("selector") for line in path.read_text().splitlines()), path.name
+        method = parse(str(path.relative_to(ROOT))).method
+        assert method.selector == (PAPER_DEFAULTS[dataset] if method.coreset_fraction < 1 else "full"), path.name
 
 
 def test_class_budgets_sum_exactly_and_stay_at_the_ceiling_or_one_below():

@@ -19,6 +19,8 @@ import gin
 
 import harness.data  # noqa: F401  (registers the datasets)
 import harness.models  # noqa: F401  (registers the architectures)
+from harness.config.bindings import check as check_bindings
+from harness.config.bindings import user_bindings
 from harness.core import registry
 from harness.core.errors import ConfigError, call_configurable
 from harness.core.files import PROJECT_ROOT
@@ -105,7 +107,9 @@ def parse(files: list[str] | tuple[str, ...], bindings: list[str] | tuple[str, .
         gin.parse_config_files_and_bindings(paths, list(bindings), finalize_config=False)
     except Exception as e:  # gin reports a bad file or binding with many exception types
         raise ConfigError(_explain_gin_error(e)) from None
-    return resolve()
+    cfg = resolve()
+    check_bindings(user_bindings(paths, bindings), used={*cfg.params, "runtime"})
+    return cfg
 
 
 def activate(cfg: RunConfig) -> None:
