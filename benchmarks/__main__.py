@@ -1,4 +1,5 @@
 """`python -m benchmarks {list,plan,run,status,collect} SUITE ...`: the paper's tables and figures as suites of runs;
+`python -m benchmarks rekey`: finished runs carried over to today's run keys;
 `python -m benchmarks speed`: the harness against bare PyTorch.
 
   list                      the suites
@@ -7,6 +8,8 @@
   status SUITE              done / failed / started / missing (--follow: until nothing is in flight)
   collect SUITE             read the results and write results/tables/SUITE.{md,tex} and/or
                             results/figures/SUITE.{png,pdf,csv}
+  rekey                     move the run folders whose key changed only by parameters added at their defaults to
+                            their new key (--dry-run: only say what would move); report the runs that really changed
   speed [OPTIONS]           the harness's loop, probe pass and launching against bare PyTorch, side by side
                             (writes results/bench/speed.json; `python -m benchmarks speed --help` for options)
 """
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return speed.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("list", "plan", "run", "status", "collect"))
+    parser.add_argument("command", choices=("list", "plan", "run", "status", "collect", "rekey"))
     parser.add_argument("suite", nargs="?")
     parser.add_argument("--scale", default="smoke", choices=ALL_SCALES)
     parser.add_argument("--seeds", type=int, help=f"seeds per cell (default {SEEDS}; {CPU_SEEDS} at cpu scale)")
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-failed", action="store_true", help="run: send failed runs again")
     parser.add_argument("--wait", action="store_true", help="run: wait for the jobs to finish")
     parser.add_argument("--follow", action="store_true", help="status: follow until nothing is in flight")
+    parser.add_argument("--dry-run", action="store_true", help="rekey: print what would be carried over, write nothing")
     args = parser.parse_args(argv)
     args.seeds = default_seeds(args.scale) if args.seeds is None else args.seeds
 
@@ -285,7 +289,22 @@ def cmd_collect(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "plan": cmd_plan, "run": cmd_run, "status": cmd_status, "collect": cmd_collect}
+def cmd_rekey(args) -> int:
+    """Exit 1 when a run folder could not be handled (unreadable, or its new folder exists)."""
+    from grid.rekey import REFUSED, UNCHANGED, UNREADABLE, rekey, summary
+
+    if args.suite is not None:
+        raise ConfigError(f"rekey takes no suite (got {args.suite!r}): it goes through every run under --results")
+    outcomes = rekey(Path(args.results) / "runs", dry_run=args.dry_run)
+    for outcome in outcomes:
+        if outcome.kind != UNCHANGED:
+            print(outcome.line(args.dry_run))
+    print(summary(outcomes, args.dry_run))
+    return 1 if any(o.kind in (UNREADABLE, REFUSED) for o in outcomes) else 0
+
+
+COMMANDS = {"list": cmd_list, "plan": cmd_plan, "run": cmd_run, "status": cmd_status, "collect": cmd_collect,
+            "rekey": cmd_rekey}
 
 if __name__ == "__main__":
     sys.exit(main())

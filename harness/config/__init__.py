@@ -1,7 +1,8 @@
 """Gin files and bindings -> one fully resolved run configuration, its canonical text and its key.
 
-`parse`, `resolve`, `activate` and `RunConfig` are this layer's interface."""
+`parse`, `resolve`, `activate` and `RunConfig` are this layer's interface; `configurables` and `canonical_line`
+let a caller tell a line of the canonical text that holds a parameter's default."""
 
-from harness.config.resolution import RunConfig, activate, parse, resolve
+from harness.config.resolution import RunConfig, activate, canonical_line, configurables, parse, resolve
 
-__all__ = ["RunConfig", "activate", "parse", "resolve"]
+__all__ = ["RunConfig", "activate", "canonical_line", "configurables", "parse", "resolve"]

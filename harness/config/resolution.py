@@ -155,11 +155,8 @@ def resolve() -> RunConfig:
     _resolve("runtime", Runtime)  # checked like the rest, but outside `params`: not part of the key
     runtime = call_configurable(CONFIGURABLES["runtime"])
 
-    text = "".join(
-        f"{name}.{param} = {_format(value)}\n"
-        for name in sorted(params)
-        for param, value in sorted(params[name].items())
-    )
+    text = "".join(canonical_line(name, param, value) for name in sorted(params)
+                   for param, value in sorted(params[name].items()))
     return RunConfig(
         text=text,
         key=hashlib.sha256(text.encode()).hexdigest(),
@@ -173,6 +170,11 @@ def resolve() -> RunConfig:
         runtime=runtime,
         params=params,
     )
+
+
+def canonical_line(gin_name: str, param: str, value) -> str:
+    """One line of the canonical text, as the run key hashes it."""
+    return f"{gin_name}.{param} = {_format(value)}\n"
 
 
 def _resolve(gin_name: str, target, exclude: tuple[str, ...] = ()) -> dict:
@@ -236,7 +238,8 @@ def _find_gin_file(name: str) -> Path:
     raise ConfigError(f"gin file {name!r} not found")
 
 
-def _known_configurables() -> dict[str, dict]:
+def configurables() -> dict[str, dict]:
+    """gin name -> the parameters it takes (with their defaults), for every section and registry entry."""
     known = {name: registry.signature_parameters(cls) for name, cls in SETTINGS.items()}
     for e in registry.entries():
         known[e.gin_name] = e.parameters()
@@ -254,7 +257,7 @@ def _explain_gin_error(error: Exception) -> str:
     m = re.search(r"In bindings string line \d+\n\s*(.+)", text)
     if m:
         where = f" (in --gin_param {m.group(1).strip()!r})"
-    known = _known_configurables()
+    known = configurables()
 
     m = re.search(r"No configurable matching '([^']+)'", first)
     if m:
