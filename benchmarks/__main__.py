@@ -33,6 +33,7 @@ from pathlib import Path  # noqa: E402
 import benchmarks  # noqa: E402
 from grid.suite import ALL_SCALES, CPU_SEEDS, SEEDS, Suite, default_seeds, write_table  # noqa: E402
 from harness.core.errors import ConfigError  # noqa: E402
+from harness.core.files import short_key  # noqa: E402
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
 
@@ -232,7 +233,7 @@ def _wait(jobs, work, runs_root: Path) -> None:
         try:
             for key, outcome in job.result():
                 if outcome not in ("ok", "failed"):
-                    print(f"run {key[:16]}: {outcome}", file=sys.stderr)
+                    print(f"run {short_key(key)}: {outcome}", file=sys.stderr)
         except Exception as e:  # the job itself died (killed, out of memory, ...)
             print(f"job {job.job_id} ended without a result: {str(e).splitlines()[0] if str(e) else e}",
                   file=sys.stderr)

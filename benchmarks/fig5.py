@@ -12,6 +12,7 @@ import pandas as pd
 from grid.collection import Collection, matching, summarize
 from grid.plotting import METHOD_COLOURS, METHOD_MARKERS, Plot, method_label, pyplot, seeds_text
 from grid.suite import LABELS, Run, Suite, experiment, short_at_smoke
+from harness.core.numeric import same
 
 NOISY = {"label_noise": 0.1, "coreset_fraction": 0.1}
 QUALITY = {**NOISY, "selector": "el2n"}  # (a) and (b)
@@ -74,7 +75,7 @@ class Fig5(Suite):
 
 def _pruned_as(frame: pd.DataFrame, rate: float) -> pd.Series:
     """Coreset-only runs, and the pruned runs at `rate`."""
-    return (frame["method"] == "coreset_only") | ((frame["prune_rate"].astype(float) - rate).abs() < 1e-9)
+    return (frame["method"] == "coreset_only") | same(frame["prune_rate"], rate)
 
 
 def _long(frame: pd.DataFrame, panel: str, quantity: str, by: list[str]) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from grid.collection import Collection
 from grid.suite import ALL_SCALES, Run, Suite, experiment, load_paper, mean_std, paired_differences
 from grid.tables import Cell, Section, Table
+from harness.core.numeric import same
 
 FRACTIONS = (0.1, 0.05, 0.01)
 RATES = (0.9, 0.5)
@@ -112,9 +113,9 @@ def _cell(diffs: list[float], paper: float | None) -> Cell:
 
 def _paper_difference(paper, fraction: float, rate: float) -> float | None:
     def accuracy(method: str, rate: float | None) -> float | None:
-        rows = paper[(paper["method"] == method) & ((paper["coreset_fraction"] - fraction).abs() < 1e-9)]
+        rows = paper[(paper["method"] == method) & same(paper["coreset_fraction"], fraction)]
         if rate is not None:
-            rows = rows[(rows["prune_rate"] - rate).abs() < 1e-9]
+            rows = rows[same(rows["prune_rate"], rate)]
         return float(rows.iloc[0]["accuracy"]) if len(rows) == 1 else None
 
     ours, base = accuracy("swast_cut", rate), accuracy("coreset_only", None)

@@ -64,6 +64,7 @@ from harness import config
 from harness.core import files, registry
 from harness.core.files import PROJECT_ROOT
 from harness.core.rng import derive_seed
+from harness.core.threads import torch_threads
 from harness.data.augment import crop_flip
 from harness.execution.build import build
 from harness.execution.environment import environment
@@ -294,12 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import methods  # noqa: F401  (registers the pruners, selectors and methods)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):  # the benchmark's thread count does not outlive it (tests call main in-process)
         return measure(args)
-    finally:  # the benchmark's thread count does not outlive it (tests call main in-process)
-        torch.set_num_threads(threads)
 
 
 def measure(args: argparse.Namespace) -> int:

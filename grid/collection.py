@@ -1,5 +1,6 @@
 """Result collection: every `result.json` under a runs folder into one pandas frame, problems reported,
-never fatal, and the mean and spread over seeds of each table cell."""
+never fatal, and the mean and spread over seeds of each table cell. The columns are the fields of
+`harness.core.records` marked as table columns, spec first."""
 
 from __future__ import annotations
 
@@ -9,15 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.core import files
-
-SPEC_COLUMNS = ["dataset", "model", "method", "selector", "pruner", "coreset_fraction", "prune_rate", "label_noise",
-                "state_preservation", "fc_rate", "seed"]
-CELL_COLUMNS = [c for c in SPEC_COLUMNS if c != "seed"]
-METRIC_COLUMNS = ["test_accuracy", "best_test_accuracy", "test_loss", "params_total", "params_nonzero", "density",
-                  "train_flops", "relative_train_flops", "inference_flops"]
-HISTORY_COLUMNS = ["test_accuracy", "test_loss", "val_loss", "overfit_gap", "train_loss", "coreset_size",
-                   "coreset_noise_ratio", "noisy_clean_loss_ratio", "coreset_noisy_loss", "density"]
+from harness.core import files, records
+from harness.core.numeric import same
 
 
 @dataclass
@@ -37,8 +31,9 @@ def collect(runs_root: Path, keys: Iterable[str] | None = None) -> Collection:
     if keys is None:
         paths = sorted(runs_root.glob("*/result.json"))
     else:
-        paths = [runs_root / k[:16] / "result.json" for k in keys]
+        paths = [runs_root / files.short_key(k) / "result.json" for k in keys]
         paths = [p for p in paths if p.exists()]
+    spec_columns, metric_columns = records.columns(records.RunSpec), records.columns(records.RunMetrics)
     rows, problems, epochs = [], [], []
     for path in paths:
         record = files.read_json(path)
@@ -46,17 +41,16 @@ def collect(runs_root: Path, keys: Iterable[str] | None = None) -> Collection:
             problems.append(f"unreadable result (truncated or corrupt): {path}")
             continue
         if record["status"] != "ok":
-            problems.append(f"failed run {path.parent.name} ({_label(record['spec'])}): {record.get('error')}")
-        metrics = record.get("metrics") or {}
-        row = {"key": record["key"], "status": record["status"], "error": record.get("error"),
-               **{c: record["spec"].get(c) for c in SPEC_COLUMNS},
-               **{c: metrics.get(c) for c in METRIC_COLUMNS},
-               "time_s": (metrics.get("time_s") or {}).get("total")}
-        rows.append(row)
+            problems.append(f"failed run {path.parent.name} ({records.describe(record['spec'])}): "
+                            f"{record.get('error')}")
+        rows.append({"key": record["key"], "status": record["status"], "error": record.get("error"),
+                     **records.column_values(records.RunSpec, record["spec"]),
+                     **records.column_values(records.RunMetrics, record.get("metrics") or {})})
         if record["status"] == "ok":
             epochs += _epochs(record)
-    frame = pd.DataFrame(rows, columns=["key", "status", "error", *SPEC_COLUMNS, *METRIC_COLUMNS, "time_s"])
-    history = pd.DataFrame(epochs, columns=["key", *SPEC_COLUMNS, "epoch", "selection_round", *HISTORY_COLUMNS])
+    frame = pd.DataFrame(rows, columns=["key", "status", "error", *spec_columns, *metric_columns])
+    history = pd.DataFrame(epochs, columns=["key", *spec_columns, "epoch", "selection_round",
+                                            *records.columns(records.EpochRow)])
     return Collection(frame, problems, history)
 
 
@@ -64,15 +58,15 @@ def _epochs(record: dict) -> list[dict]:
     """The run's per-epoch history with its spec; `selection_round` (1, 2, ...) marks the epochs that began
     with a coreset selection, so the noise ratio at that row is that of the coreset just selected."""
     rounds = {epoch: i + 1 for i, epoch in enumerate(record.get("selection_epochs") or [])}
-    spec = {c: record["spec"].get(c) for c in SPEC_COLUMNS}
+    spec = records.column_values(records.RunSpec, record["spec"])
     return [{"key": record["key"], **spec, "epoch": row.get("epoch"), "selection_round": rounds.get(row.get("epoch")),
-             **{c: row.get(c) for c in HISTORY_COLUMNS}}
+             **records.column_values(records.EpochRow, row)}
             for row in record.get("history") or [] if isinstance(row, dict)]
 
 
 def aggregate(frame: pd.DataFrame, value: str = "test_accuracy", by: list[str] | None = None) -> pd.DataFrame:
     """Mean, sample standard deviation (ddof = 1; NaN for one seed) and count of `value` per cell."""
-    by = by or CELL_COLUMNS
+    by = by or records.cell_columns()
     if frame.empty:
         return pd.DataFrame(columns=[*by, "mean", "std", "n"])
     grouped = frame.groupby(by, dropna=False)[value]
@@ -81,13 +75,10 @@ def aggregate(frame: pd.DataFrame, value: str = "test_accuracy", by: list[str] |
 
 
 def matching(frame: pd.DataFrame, conditions: dict) -> pd.DataFrame:
-    """The rows whose columns equal the given values (floats to within 1e-9)."""
+    """The rows whose columns equal the given values (floats to within `numeric.TOLERANCE`)."""
     keep = pd.Series(True, index=frame.index)
     for column, value in conditions.items():
-        if isinstance(value, float):
-            keep &= (frame[column].astype(float) - value).abs() < 1e-9
-        else:
-            keep &= frame[column] == value
+        keep &= same(frame[column], value)
     return frame[keep]
 
 
@@ -105,7 +96,3 @@ def summarize(frame: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataF
     out["n"] = grouped.size()
     return out.reset_index()[columns]
 
-
-def _label(spec: dict) -> str:
-    return (f"{spec.get('dataset')} {spec.get('model')} {spec.get('method')} c={spec.get('coreset_fraction')} "
-            f"p={spec.get('prune_rate')} seed={spec.get('seed')}")

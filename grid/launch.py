@@ -31,7 +31,7 @@ class Work:
 
 def run_state(runs_root: Path, key: str) -> str:
     """'done', 'failed', 'started' (a run folder without a result: running, or interrupted) or 'missing'."""
-    folder = Path(runs_root) / key[:16]
+    folder = Path(runs_root) / files.short_key(key)
     record = files.read_json(folder / "result.json")
     if isinstance(record, dict) and record.get("key") == key:
         return "done" if record.get("status") == "ok" else "failed"

@@ -15,6 +15,7 @@ from grid.tables import Cell, Table
 from harness import config
 from harness.core.errors import ConfigError
 from harness.core.files import PROJECT_ROOT
+from harness.core.numeric import same
 
 SCALES = ("smoke", "mini", "paper")  # every suite's; some add "cpu": real CIFAR-10 images on a CPU
 ALL_SCALES = (*SCALES, "cpu")
@@ -150,7 +151,7 @@ class CellLookup:
     def cell(self, ours: dict, paper: dict | None = None) -> Cell:
         match = self.agg
         for column, value in ours.items():
-            match = match[_equal(match[column], value)]
+            match = match[same(match[column], value)]
         found = Cell(mean=None)
         if len(match) == 1:
             row = match.iloc[0]
@@ -161,7 +162,7 @@ class CellLookup:
             hit = self.paper
             for column, value in paper.items():
                 value = PAPER_NAMES.get(column, {}).get(value, value)
-                hit = hit[_equal(hit[column], value)]
+                hit = hit[same(hit[column], value)]
             if len(hit) == 1 and pd.notna(hit.iloc[0][self.paper_column]):
                 found.paper = float(hit.iloc[0][self.paper_column])
         return found
@@ -185,12 +186,6 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
     mean = sum(values) / len(values)
     std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
     return mean, std
-
-
-def _equal(column: pd.Series, value) -> pd.Series:
-    if isinstance(value, float):
-        return (column.astype(float) - value).abs() < 1e-9
-    return column == value
 
 
 SMOKE_NOTE = ("Smoke scale checks the plumbing, not the science: digits cannot show the paper's effect (real "

@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module imports only from its own layer and the ones below it:
 
-    core/        errors, the registry, the settings records, seeds, atomic files, the record definitions
+    core/        errors, the registry, the settings records, seeds, atomic files, the record definitions,
+                 number checks, torch's thread count
     data/        datasets: loading, splits, label noise, augmentation, streaming from disk
     models/      the architectures
     config/      gin files and bindings -> one resolved RunConfig and its key; nothing bound is ignored

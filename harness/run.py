@@ -9,7 +9,10 @@ from pathlib import Path
 import submitit
 
 from harness import config
+from harness.core import records
 from harness.core.errors import ConfigError
+from harness.core.files import short_key
+from harness.core.threads import torch_threads
 from harness.execution.run_folder import execute
 
 EPILOG = """\
@@ -65,17 +68,10 @@ class RunBatch(submitit.helpers.Checkpointable):
 
     def __call__(self, runs: list[tuple[list[str], list[str], str]], runs_root: str,
                  threads: int | None = None) -> list[tuple[str, str]]:
-        import torch
-
         import methods  # noqa: F401  (registers the plug-ins in the job's process)
 
-        previous = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
+        with torch_threads(threads):  # the debug executor runs batches in the caller's process
             return self._run_all(runs, runs_root)
-        finally:  # the debug executor runs batches in the caller's process
-            torch.set_num_threads(previous)
 
     def _run_all(self, runs: list[tuple[list[str], list[str], str]], runs_root: str) -> list[tuple[str, str]]:
         outcome = []
@@ -83,8 +79,8 @@ class RunBatch(submitit.helpers.Checkpointable):
             try:
                 cfg = config.parse(files, [*bindings, "runtime.progress = False"])
                 if cfg.key != key:
-                    raise ConfigError(f"the configuration changed since submission (key {cfg.key[:16]}, "
-                                      f"submitted {key[:16]}); plan the suite again")
+                    raise ConfigError(f"the configuration changed since submission (key {cfg.short_key}, "
+                                      f"submitted {short_key(key)}); plan the suite again")
                 outcome.append((key, execute(cfg, Path(runs_root))["status"]))
             except Exception as e:  # one broken run must not take the rest of the batch with it
                 outcome.append((key, f"error: {type(e).__name__}: {e}"))
@@ -92,9 +88,7 @@ class RunBatch(submitit.helpers.Checkpointable):
 
 
 def summary(result: dict, run_dir: Path) -> str:
-    spec, m = result["spec"], result["metrics"]
-    what = (f"{spec['dataset']}/{spec['model']}/{spec['method']} selector={spec['selector']} "
-            f"pruner={spec['pruner']} c={spec['coreset_fraction']:g} p={spec['prune_rate']:g} seed={spec['seed']}")
+    m, what = result["metrics"], records.describe(result["spec"])
     if result["status"] != "ok":
         return f"failed  {what}: {result['error']} -> {run_dir}/result.json"
     return (f"ok  {what}: test accuracy {m['test_accuracy']:.2f}% (best {m['best_test_accuracy']:.2f}%), "

@@ -7,6 +7,8 @@ import json
 import random
 from pathlib import Path
 
+from harness.core.files import short_key
+
 EPOCHS = 8
 SELECTIONS = [2, 4, 6, 8]
 BONUS = {"dense": 3.0, "pruning_only": 2.0, "coreset_only": 0.0, "swast_trim": 1.0, "swast_cut": 1.5}
@@ -15,7 +17,7 @@ BONUS = {"dense": 3.0, "pruning_only": 2.0, "coreset_only": 0.0, "swast_trim": 1
 def write(runs_root: Path, planned, skip=()) -> None:
     for p in planned:
         if p.key not in skip:
-            path = Path(runs_root) / p.key[:16] / "result.json"
+            path = Path(runs_root) / short_key(p.key) / "result.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result(p.key, p.spec)))
 

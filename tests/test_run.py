@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import ROOT, parse, run_cli
 
+from harness.core.files import short_key
 from harness.execution import run_folder
 from harness.execution.build import build
 from harness.execution.run_folder import execute
@@ -89,7 +90,7 @@ def test_slow_checkpoint_writes_are_spaced_to_a_small_share_of_the_run(tmp_path,
     result = execute(parse("gin/digits/swast_cut.gin", bindings=SHORT), tmp_path)
     # after the first epoch; the next no sooner than 0.5 s / 5% = 10 s later (the run takes about 1 s); the last
     assert result["status"] == "ok" and saved_epochs == [1, 6]
-    assert torch.load(tmp_path / result["key"][:16] / "checkpoint.pt", weights_only=True)["epoch"] == 6
+    assert torch.load(tmp_path / short_key(result["key"]) / "checkpoint.pt", weights_only=True)["epoch"] == 6
 
 
 def test_a_finished_run_is_not_redone(tmp_path):

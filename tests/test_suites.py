@@ -13,6 +13,7 @@ from conftest import ROOT, parse
 from benchmarks.__main__ import main, suites
 from benchmarks.table2 import SUITE as TABLE2
 from grid.launch import Work, pack, run_state
+from harness.core.files import short_key
 from harness.execution.run_folder import execute
 
 SMALL = ["table2", "--scale", "smoke"]  # three settings: 3 runs per seed
@@ -118,7 +119,7 @@ def test_a_suite_killed_mid_way_completes_when_run_again(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"({len(finished)} of 6 already done or in flight)" in again.stdout
     final = results(tmp_path)
-    planned = {p.key[:16] for p in TABLE2.plan("smoke", 2)}
+    planned = {short_key(p.key) for p in TABLE2.plan("smoke", 2)}
     assert set(final) == planned and all(r["status"] == "ok" for r in final.values())
     for key, mtime in finished.items():  # nothing that had finished was trained again
         assert (tmp_path / "runs" / key / "result.json").stat().st_mtime_ns == mtime

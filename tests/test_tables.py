@@ -11,6 +11,7 @@ from conftest import machine_lock
 from benchmarks.table1 import RATES, SUITE
 from grid.collection import aggregate, collect
 from grid.tables import Cell, finish_row, to_latex, to_markdown
+from harness.core.files import short_key
 
 
 def fake_results(runs_root, planned, accuracy, skip=()):
@@ -18,7 +19,7 @@ def fake_results(runs_root, planned, accuracy, skip=()):
     for p in planned:
         if p.key in skip:
             continue
-        folder = runs_root / p.key[:16]
+        folder = runs_root / short_key(p.key)
         folder.mkdir(parents=True)
         result = {"schema": 1, "key": p.key, "status": "ok", "error": None, "spec": p.spec,
                   "metrics": {"test_accuracy": accuracy(p.spec), "time_s": {"total": 1.0}}}
@@ -70,9 +71,9 @@ def test_collector_reports_corrupt_failed_and_missing_and_marks_incomplete_cells
     missing = next(p for p in planned if p.spec["method"] == "swast_cut" and p.spec["prune_rate"] == 0.9
                    and p.spec["coreset_fraction"] == 0.1 and p.spec["seed"] == 1)
     fake_results(tmp_path, planned, accuracy, skip={missing.key})
-    truncated = tmp_path / planned[0].key[:16] / "result.json"
+    truncated = tmp_path / short_key(planned[0].key) / "result.json"
     truncated.write_text(truncated.read_text()[:40])
-    failed_path = tmp_path / planned[1].key[:16] / "result.json"
+    failed_path = tmp_path / short_key(planned[1].key) / "result.json"
     failed = json.loads(failed_path.read_text())
     failed.update(status="failed", error="training loss became nan in epoch 3")
     failed_path.write_text(json.dumps(failed))

@@ -5,9 +5,10 @@ import json
 
 import pytest
 from conftest import parse
-from wandb_records import summary
+from wandb_records import read_back
 
-from harness.execution.reporters import PREFIXES, cell_name
+from harness.core import records
+from harness.core.records import cell_name
 from harness.execution.run_folder import execute
 
 SHORT = ("epochs = 6", "train.selection_interval = 2", "label_noise = 0.2")
@@ -17,9 +18,7 @@ def test_an_offline_run_holds_grouped_names_group_tags_config_and_final_summary(
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = parse("gin/digits/swast_cut.gin", bindings=SHORT)
     result = execute(cfg, tmp_path)
-    files = list((tmp_path / cfg.short_key / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(files) == 1
-    info = summary(files[0])
+    info = read_back(tmp_path / cfg.short_key)
 
     assert info["run"]["id"] == cfg.short_key and info["run"]["job_type"] == "swast_cut"
     assert info["run"]["group"] == "digits-resnet18-swast_cut-random-rigl-c0.1-p0.5-n0.2-sp_complete-fc0.9"
@@ -29,11 +28,12 @@ def test_an_offline_run_holds_grouped_names_group_tags_config_and_final_summary(
     assert info["config"]["spec"] == json.loads(json.dumps(result["spec"]))
 
     logged = {k for row in info["history"] for k in row if not k.startswith("_")}
-    assert {k for k in logged if k != "epoch"} == {k for k in logged if k.split("/")[0] in PREFIXES}
+    prefixes = records.wandb_prefixes()
+    assert {k for k in logged if k != "epoch"} == {k for k in logged if k.split("/")[0] in prefixes}
     assert {"train/loss", "train/lr", "train/sp_kl", "train/noisy_clean_loss_ratio", "test/accuracy", "test/loss",
             "test/overfit_gap", "val/accuracy", "val/loss", "coreset/size", "coreset/noise_ratio",
             "coreset/overlap", "sparsity/density", "flops/train", "time/epoch_s"} <= logged
-    assert all(info["metrics"][f"{p}/*"] == "epoch" for p in PREFIXES)
+    assert all(info["metrics"][f"{p}/*"] == "epoch" for p in prefixes)
     rows = [row for row in info["history"] if "test/accuracy" in row]
     assert [row["epoch"] for row in rows] == [1, 2, 3, 4, 5, 6]
     flops = [row["flops/train"] for row in rows]

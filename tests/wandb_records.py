@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 BLOCK = 32 * 1024
@@ -41,6 +42,20 @@ def records(path: Path) -> list:
         record.ParseFromString(raw)
         parsed.append(record)
     return parsed
+
+
+def read_back(run_dir: Path, timeout: float = 60.0) -> dict:
+    """`summary` of the one offline run under `run_dir`, once its final status is written: `finish` can return
+    before W&B's service process has written the file out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
+        assert len(found) <= 1, found
+        info = summary(found[0]) if found else None
+        if (info and "status" in info["summary"]) or time.monotonic() > deadline:
+            assert info is not None, f"no offline W&B run under {run_dir}"
+            return info
+        time.sleep(0.2)
 
 
 def summary(path: Path) -> dict:

@@ -21,9 +21,9 @@ import harness.data  # noqa: F401  (registers the datasets)
 import harness.models  # noqa: F401  (registers the architectures)
 from harness.config.bindings import check as check_bindings
 from harness.config.bindings import user_bindings
-from harness.core import registry
+from harness.core import records, registry
 from harness.core.errors import ConfigError, call_configurable
-from harness.core.files import PROJECT_ROOT
+from harness.core.files import PROJECT_ROOT, short_key
 from harness.core.recipe import Method
 from harness.core.sections import (
     CONFIGURABLES,
@@ -68,8 +68,7 @@ class RunConfig:
 
     @property
     def short_key(self) -> str:
-        """The run folder's name: the first 16 hex digits of the key."""
-        return self.key[:16]
+        return short_key(self.key)
 
     @property
     def config_gin(self) -> str:
@@ -77,20 +76,21 @@ class RunConfig:
 
     @property
     def spec(self) -> dict:
+        """The run in the tables' terms (`records.RunSpec`), as result.json holds it."""
         m = self.method
-        return {
-            "dataset": self.experiment.dataset,
-            "model": self.experiment.model,
-            "method": m.name,
-            "selector": m.selector,
-            "pruner": m.pruner,
-            "coreset_fraction": m.coreset_fraction,
-            "prune_rate": m.prune_rate,
-            "label_noise": self.data.label_noise,
-            "state_preservation": m.state_preservation,
-            "fc_rate": self.sparsity.fc_rate if m.scope == "backbone" else None,
-            "seed": self.experiment.seed,
-        }
+        return records.as_dict(records.RunSpec(
+            dataset=self.experiment.dataset,
+            model=self.experiment.model,
+            method=m.name,
+            selector=m.selector,
+            pruner=m.pruner,
+            coreset_fraction=m.coreset_fraction,
+            prune_rate=m.prune_rate,
+            label_noise=self.data.label_noise,
+            state_preservation=m.state_preservation,
+            fc_rate=self.sparsity.fc_rate if m.scope == "backbone" else None,
+            seed=self.experiment.seed,
+        ))
 
     def entry_params(self, kind: str, name: str) -> dict:
         return self.params[registry.gin_name(kind, name)]

@@ -30,6 +30,11 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def short_key(key: str) -> str:
+    """A run's folder name under the runs folder, and how messages name the run: its key's first 16 hex digits."""
+    return key[:16]
+
+
 def write_text(path: Path, text: str) -> None:
     _atomic(path, lambda f: f.write(text.encode()))
 

@@ -13,7 +13,6 @@ Bad input raises ConfigError before anything is written. A finished run with `st
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
@@ -24,6 +23,8 @@ import torch
 from harness.config import RunConfig
 from harness.core import files
 from harness.core.errors import ConfigError
+from harness.core.numeric import json_safe
+from harness.core.threads import torch_threads
 from harness.execution.build import build
 from harness.execution.environment import run_environment
 from harness.execution.reporters import RunLogger
@@ -39,11 +40,8 @@ CHECKPOINT_SHARE = 0.05
 
 def execute(cfg: RunConfig, runs_root: Path) -> dict:
     """Train the run described by `cfg` under `runs_root/<short key>/` and return its result record."""
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads():  # `runtime.threads` holds for this run only: runs share a process in jobs and tests
         return _execute(cfg, Path(runs_root))
-    finally:  # `runtime.threads` holds for this run only: runs share a process in jobs and tests
-        torch.set_num_threads(threads)
 
 
 def _execute(cfg: RunConfig, runs_root: Path) -> dict:
@@ -99,18 +97,15 @@ def _execute(cfg: RunConfig, runs_root: Path) -> dict:
 
 
 def _record(cfg: RunConfig, training: Training, status: str, error: str | None, total_s: float) -> dict:
-    timers, dataset = training.timers, training.data
-    metrics = training.metrics()
-    metrics["time_s"] = {"total": total_s, "train": timers.train, "selection": timers.selection,
-                         "eval": timers.eval}
-    return _finite({
+    dataset = training.data
+    return json_safe({
         "schema": SCHEMA,
         "key": cfg.key,
         "status": status,
         "error": error,
         "config": cfg.text,
         "spec": cfg.spec,
-        "metrics": metrics,
+        "metrics": training.metrics(total_s),
         "selection_epochs": list(training.schedule.selection_epochs),
         "random_coreset_epoch": training.schedule.random_epoch,
         "skipped_epochs": list(training.schedule.skipped_epochs),
@@ -133,13 +128,3 @@ def _check_writable(folder: Path) -> None:
     except OSError as e:
         raise ConfigError(f"output folder {str(folder)!r} is not writable ({e.strerror or e})") from None
 
-
-def _finite(value):
-    """NaN and infinity become None: result.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.config import RunConfig
+from harness.core import records
 from harness.core.errors import ConfigError
 from harness.core.rng import derive_seed, generator
 from harness.data.augment import Normalize
@@ -114,10 +115,10 @@ class Training:
         train_loss, sp_kl = self._train_epoch(t)
         self.timers.train += time.perf_counter() - train_start
         row = self._evaluate(t, train_loss, sp_kl)
-        row["epoch_time_s"] = time.perf_counter() - start
-        self.history.append(row)
+        row.epoch_time_s = time.perf_counter() - start
+        self.history.append(records.as_dict(row))  # plain dicts: what checkpoints and result.json hold
         self.epoch = t
-        return row
+        return self.history[-1]
 
     def _epoch_batches(self, t: int):
         """Epoch t's batches of the current training set: (positions in it, sample indices, augmented uint8
@@ -262,24 +263,23 @@ class Training:
 
     # -- evaluation -----------------------------------------------------------------------------------
 
-    def _evaluate(self, t: int, train_loss: float, sp_kl: float | None) -> dict:
+    def _evaluate(self, t: int, train_loss: float, sp_kl: float | None) -> records.EpochRow:
+        """Epoch t's history row (a `records.EpochRow`), evaluated where the schedule says so."""
         data = self.data
         noisy = data.noisy_mask[self.subset.indices].float().mean() if data.has_noise else None
         zeros = sum(self.pruner.zero_counts().values())
-        row = {
-            "epoch": t,
-            "lr": self.schedule.lr(t),
-            "train_loss": train_loss,
-            "sp_kl": sp_kl,
-            "sp_kl_at_record": self._kl_at_record if self.schedule.new_coreset(t) else None,
-            "coreset_size": len(self.subset),
-            "coreset_noise_ratio": None if noisy is None else float(noisy),
-            "coreset_overlap": self._overlap if self.schedule.new_coreset(t) else None,
-            "density": (self.params_total - zeros) / self.params_total,
-            "train_flops": self.flops.total,
-            "test_accuracy": None, "test_loss": None, "val_accuracy": None, "val_loss": None,
-            "overfit_gap": None, "noisy_clean_loss_ratio": None, "coreset_noisy_loss": None,
-        }
+        row = records.EpochRow(
+            epoch=t,
+            lr=self.schedule.lr(t),
+            train_loss=train_loss,
+            sp_kl=sp_kl,
+            sp_kl_at_record=self._kl_at_record if self.schedule.new_coreset(t) else None,
+            coreset_size=len(self.subset),
+            coreset_noise_ratio=None if noisy is None else float(noisy),
+            coreset_overlap=self._overlap if self.schedule.new_coreset(t) else None,
+            density=(self.params_total - zeros) / self.params_total,
+            train_flops=self.flops.total,
+        )
         last = t == self.schedule.epochs
         round_end = data.has_noise and self.schedule.batches(t) and (
             last or (self.schedule.new_coreset(t + 1) and self.schedule.on_coreset(t)))
@@ -292,7 +292,7 @@ class Training:
             if evaluates:
                 self._evaluate_splits(row)
             if round_end:
-                row["coreset_noisy_loss"] = self._coreset_noisy_loss()
+                row.coreset_noisy_loss = self._coreset_noisy_loss()
         self.timers.eval += time.perf_counter() - start
         return row
 
@@ -306,19 +306,19 @@ class Training:
         losses, _ = per_sample_loss(self.model, data.train_x[idx], data.train_y[idx], self.normalize, self.eval_batch)
         return losses.mean().item()
 
-    def _evaluate_splits(self, row: dict) -> None:
+    def _evaluate_splits(self, row: records.EpochRow) -> None:
         data = self.data
         test = evaluate(self.model, data.test_x, data.test_y, self.normalize, self.eval_batch)
-        row.update(test_accuracy=test.accuracy, test_loss=test.loss)
+        row.test_accuracy, row.test_loss = test.accuracy, test.loss
         if data.val_x is not None:
             val = evaluate(self.model, data.val_x, data.val_y, self.normalize, self.eval_batch)
-            row.update(val_accuracy=val.accuracy, val_loss=val.loss, overfit_gap=test.loss - val.loss)
+            row.val_accuracy, row.val_loss, row.overfit_gap = val.accuracy, val.loss, test.loss - val.loss
         if self.diagnostic is not None:
             idx, is_noisy = self.diagnostic
             losses, _ = per_sample_loss(self.model, data.train_x[idx], data.train_y[idx], self.normalize,
                                         self.eval_batch)
             noisy_mean, clean_mean = torch.stack([losses[is_noisy].mean(), losses[~is_noisy].mean()]).tolist()
-            row["noisy_clean_loss_ratio"] = noisy_mean / clean_mean if clean_mean > 0 else None
+            row.noisy_clean_loss_ratio = noisy_mean / clean_mean if clean_mean > 0 else None
 
     def _diagnostic_samples(self):
         """A fixed sample of noisy and clean training samples for the noisy/clean loss ratio (Fig. 5c)."""
@@ -338,23 +338,25 @@ class Training:
     def done(self) -> bool:
         return self.epoch >= self.schedule.epochs
 
-    def metrics(self) -> dict:
+    def metrics(self, total_s: float | None = None) -> dict:
+        """The final metrics (`records.RunMetrics`); `time_s` when the run's total time is given."""
         evaluated = [r for r in self.history if r["test_accuracy"] is not None]
         last = evaluated[-1] if evaluated else {}
         zeros = sum(self.pruner.zero_counts().values())
-        return {
-            "test_accuracy": last.get("test_accuracy"),
-            "best_test_accuracy": max((r["test_accuracy"] for r in evaluated), default=None),
-            "test_loss": last.get("test_loss"),
-            "params_total": self.params_total,
-            "params_nonzero": self.params_total - zeros,
-            "density": (self.params_total - zeros) / self.params_total,
-            "density_by_layer": self.pruner.density_by_layer(),
-            "train_flops": self.flops.total,
-            "relative_train_flops": self.flops.total / self.flops.dense_training(self.data.num_train,
-                                                                                 self.schedule.epochs),
-            "inference_flops": self.flops.inference(),
-        }
+        return records.as_dict(records.RunMetrics(
+            test_accuracy=last.get("test_accuracy"),
+            best_test_accuracy=max((r["test_accuracy"] for r in evaluated), default=None),
+            test_loss=last.get("test_loss"),
+            params_total=self.params_total,
+            params_nonzero=self.params_total - zeros,
+            density=(self.params_total - zeros) / self.params_total,
+            density_by_layer=self.pruner.density_by_layer(),
+            train_flops=self.flops.total,
+            relative_train_flops=self.flops.total / self.flops.dense_training(self.data.num_train,
+                                                                               self.schedule.epochs),
+            inference_flops=self.flops.inference(),
+            time_s=None if total_s is None else {"total": total_s, **vars(self.timers)},
+        ))
 
     def state_dict(self) -> dict:
         return {
