@@ -95,4 +95,3 @@ def summarize(frame: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataF
     out.columns = [f"{v}_{stat}" for v, stat in out.columns]
     out["n"] = grouped.size()
     return out.reset_index()[columns]
-

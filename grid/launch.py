@@ -128,4 +128,3 @@ def submit(work: list[Work], runs_root: Path, folder: Path, kind: str, profile: 
 
 def _plain(w: Work) -> tuple:
     return (list(w.files), list(w.bindings), w.key)
-

@@ -19,11 +19,11 @@ from torch import nn
 from harness import config
 from harness.core import registry
 from harness.core.errors import ConfigError
-from harness.data import loading as data
+from harness.data import loading
 from harness.training.flops import layer_flops
 from harness.training.sparsity import classifier_weight, layer_targets, prunable_weights, zero_count
 
-# dataset -> (classes, channels, height, width), for the datasets whose files inspect need not read
+# dataset -> (classes, channels, height, width), for the datasets whose files describe need not read
 KNOWN_SHAPES = {"cifar10": (10, 3, 32, 32), "cifar100": (100, 3, 32, 32)}
 
 EPILOG = """\
@@ -77,7 +77,7 @@ def _shape(cfg: config.RunConfig) -> tuple[int, int, int, int]:
         return KNOWN_SHAPES[name]
     entry = registry.entry("dataset", name)
     offered = {"root": cfg.runtime.data_root, "download": cfg.runtime.download,
-               "cache_dir": data.resolve_cache_dir(cfg.runtime.cache_dir)}
+               "cache_dir": loading.resolve_cache_dir(cfg.runtime.cache_dir)}
     raw = registry.build("dataset", name, **{k: v for k, v in offered.items() if k in entry.parameters()})
     return (len(raw.classes), *raw.train_x.shape[1:])
 

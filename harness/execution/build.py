@@ -45,5 +45,3 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"runtime.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
     return device
-
-

@@ -36,5 +36,3 @@ def _git_commit() -> str | None:
         return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-

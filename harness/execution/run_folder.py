@@ -127,4 +127,3 @@ def _check_writable(folder: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise ConfigError(f"output folder {str(folder)!r} is not writable ({e.strerror or e})") from None
-
