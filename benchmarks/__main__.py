@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 
 import benchmarks  # noqa: E402
 from grid.suite import ALL_SCALES, CPU_SEEDS, SEEDS, Suite, default_seeds, write_table  # noqa: E402
-from harness.core.errors import ConfigError  # noqa: E402
+from harness.core.errors import ConfigError, debugging, os_error_line  # noqa: E402
 from harness.core.files import short_key  # noqa: E402
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e.message}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if debugging():
+            raise
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
+        return 1
 
 
 def _suite(args) -> Suite:

@@ -10,7 +10,7 @@ import submitit
 
 from harness import config
 from harness.core import records
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, debugging, os_error_line
 from harness.core.files import short_key
 from harness.core.threads import torch_threads
 from harness.execution.run_folder import execute
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a gin binding applied after the files, e.g. \"prune_rate = 0.7\" (repeatable)")
     parser.add_argument("--out", default="results/runs", metavar="DIR",
                         help="folder that holds the run folders (default: results/runs)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an operating-system error (also: SWAST_DEBUG=1)")
     args = parser.parse_args(argv)
 
     import methods  # noqa: F401  (registers the selectors, pruners and methods)
@@ -52,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if args.debug or debugging():
+            raise
+        print(f"error: {os_error_line(e)} (the run resumes from its last checkpoint when started again)",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: the run resumes from its last checkpoint when started again", file=sys.stderr)
         return 130

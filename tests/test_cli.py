@@ -36,7 +36,7 @@ def test_unwritable_output_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main([CUT, "--out", str(blocker / "runs")]) == 2
-    assert "is not writable" in capsys.readouterr().err
+    assert f"cannot be made: {str(blocker)!r} is not a folder" in capsys.readouterr().err
 
 
 def test_the_real_command_line(tmp_path):

@@ -61,8 +61,8 @@ def test_auto_is_plain_float32_eager_on_the_cpu_and_on_a_gpu_compiles_only_long_
 
 @pytest.mark.parametrize("binding, message", [
     ("runtime.precision = 'fp16'", "runtime.precision must be one of auto, fp32, bf16, got 'fp16'"),
-    ("runtime.compile = 'yes'", "runtime.compile must be 'auto', True or False, got 'yes'"),
-    ("runtime.channels_last = 1", "runtime.channels_last must be 'auto', True or False, got 1"),
+    ("runtime.compile = 'yes'", "runtime.compile must be True or False or 'auto', got 'yes'"),
+    ("runtime.channels_last = 1", "runtime.channels_last must be True or False or 'auto', got 1"),
 ])
 def test_bad_switches_are_one_line_errors(binding, message):
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(") + "$"):

@@ -8,10 +8,13 @@ of it. `runtime.*` (device, paths, logging) stays out: it does not change what i
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import importlib.util  # noqa: F401  (gin needs it loaded to report a missing included file)
+import inspect
 import re
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import gin
 
 import harness.data  # noqa: F401  (registers the datasets)
 import harness.models  # noqa: F401  (registers the architectures)
+from harness.config import values
 from harness.config.bindings import check as check_bindings
 from harness.config.bindings import user_bindings
 from harness.core import records, registry
@@ -183,7 +187,7 @@ def _resolve(gin_name: str, target, exclude: tuple[str, ...] = ()) -> dict:
         bound = gin.get_bindings(gin_name)
     except Exception as e:
         raise ConfigError(_explain_gin_error(e)) from None
-    out = {}
+    out, hints = {}, _type_hints(target)
     for name, p in registry.signature_parameters(target).items():
         if name in exclude:
             if name in bound:
@@ -196,8 +200,18 @@ def _resolve(gin_name: str, target, exclude: tuple[str, ...] = ()) -> dict:
         else:
             raise ConfigError(f"{gin_name}.{name} is required but not set: bind it in a gin file or with --gin_param")
         _check_literal(f"{gin_name}.{name}", value)
+        values.check(f"{gin_name}.{name}", value, hints.get(name))
         out[name] = value
     return out
+
+
+def _type_hints(target) -> dict:
+    """The annotations of `target`'s parameters, resolved (none where they cannot be: nothing is checked)."""
+    inner = target if inspect.isfunction(target) or dataclasses.is_dataclass(target) else target.__init__
+    try:
+        return typing.get_type_hints(inner, include_extras=True)
+    except Exception:  # a plug-in's annotation that does not resolve: its own checks still run
+        return {}
 
 
 def _check_literal(where: str, value) -> None:

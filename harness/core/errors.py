@@ -1,4 +1,7 @@
-"""The one exception type that reaches the user as a single line instead of a traceback."""
+"""The one exception type that reaches the user as a single line instead of a traceback, and the one line an
+operating-system error becomes."""
+
+import os
 
 
 class ConfigError(Exception):
@@ -20,3 +23,15 @@ def call_configurable(fn, **kwargs):
         return fn(**kwargs)
     except ConfigError as e:
         raise ConfigError(e.message) from None
+
+
+def os_error_line(error: OSError) -> str:
+    """An operating-system error (disk full, permission denied, a missing folder) as the one line a user reads;
+    set SWAST_DEBUG=1 (or pass --debug) for the traceback."""
+    where = f": {error.filename}" if error.filename else ""
+    return f"{error.strerror or type(error).__name__}{where}"
+
+
+def debugging() -> bool:
+    """Whether errors show their traceback (SWAST_DEBUG=1) instead of one line."""
+    return os.environ.get("SWAST_DEBUG", "") not in ("", "0")

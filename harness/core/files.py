@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -48,7 +49,11 @@ def write_json(path: Path, data) -> None:
 
 
 def save_torch(path: Path, state: dict) -> None:
-    _atomic(path, lambda f: torch.save(state, f))
+    """Serialised in memory first: torch's writer turns a full disk into an opaque RuntimeError, a plain write
+    into the OSError (ENOSPC) it is."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _atomic(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def read_json(path: Path):

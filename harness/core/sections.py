@@ -9,6 +9,7 @@ file binds `TrainSettings.epochs`. Values are checked here, once, with one-line 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import gin
 
@@ -100,6 +101,8 @@ class TrainSettings:
         _require(isinstance(self.batch_size, int) and self.batch_size >= 1,
                  f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
         _require(self.lr > 0, f"train.lr must be > 0, got {self.lr!r}")
+        _require(0.0 <= self.momentum < 1.0, f"train.momentum must be in [0, 1), got {self.momentum!r}")
+        _require(self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay!r}")
         _require(isinstance(self.selection_interval, int) and self.selection_interval >= 1,
                  f"train.selection_interval must be an integer >= 1, got {self.selection_interval!r}")
         _require(0.0 <= self.warmup_kappa <= 1.0, f"train.warmup_kappa must be in [0, 1], got {self.warmup_kappa!r}")
@@ -180,8 +183,8 @@ class Runtime:
     threads: int | None = None
     eval_batch_size: int = 1024
     precision: str = "auto"
-    channels_last: bool | str = "auto"
-    compile: bool | str = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool | Literal["auto"] = "auto"
     loader_workers: int = 8
     progress: bool = True
     wandb_mode: str = "offline"
@@ -195,6 +198,9 @@ class Runtime:
                  f"runtime.wandb_mode must be one of {', '.join(WANDB_MODES)}, got {self.wandb_mode!r}")
         _require(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1,
                  f"runtime.eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}")
+        _require(self.threads is None or self.threads >= 1,
+                 f"runtime.threads must be an integer >= 1 or None, got {self.threads!r}")
+        _require(self.loader_workers >= 0, f"runtime.loader_workers must be >= 0, got {self.loader_workers!r}")
         _require(self.precision in PRECISIONS,
                  f"runtime.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("channels_last", "compile"):

@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
 from harness.core import files
 from harness.core.errors import ConfigError
+from harness.core.ranges import Range
 from harness.core.registry import register
 from harness.core.rng import generator
 from harness.data.loading import Augment, RawData, list_image_folder, read_image_folder, read_images, stratified_split
@@ -23,7 +25,7 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 @register("dataset", "digits")
-def digits(cache_dir: Path, test_fraction: float = 0.2) -> RawData:
+def digits(cache_dir: Path, test_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.2) -> RawData:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), split with a fixed seed.
     Small shifts only: flipping a digit changes what it is. The images are read once and kept in the cache
     as tensors (importing scikit-learn takes longer than a smoke run's first epochs)."""

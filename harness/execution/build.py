@@ -11,13 +11,23 @@ from harness.core.errors import ConfigError
 from harness.data import loading
 from harness.training.loop import Training
 
+# A run on the CPU computes with this many threads unless `runtime.threads` says otherwise: the numbers of a
+# CPU run depend on its thread count (the order of its reductions), and a fixed count makes a key's result the
+# same however it was launched (`harness.run`, a suite with any --jobs). On a GPU the count only sets the
+# CPU-side work, so the process's own is kept there.
+CPU_THREADS = 1
+
 
 def build(cfg: RunConfig) -> Training:
-    """Data, model, selector and pruner for `cfg`, wired into a Training that has not started."""
+    """Selector, pruner, data and model for `cfg` (in that order: the ones that need no data fail first),
+    wired into a Training that has not started."""
     config.activate(cfg)
     device = resolve_device(cfg.runtime.device)
-    if cfg.runtime.threads:
-        torch.set_num_threads(cfg.runtime.threads)
+    threads = cfg.runtime.threads or (CPU_THREADS if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
+    selector = registry.build("selector", cfg.method.selector)
+    pruner = registry.build("pruner", cfg.method.pruner)
     torch.manual_seed(cfg.experiment.seed)
     dataset = load_dataset(cfg, device)
     if cfg.model.head_classes is not None and cfg.model.head_classes < dataset.num_classes:
@@ -25,8 +35,6 @@ def build(cfg: RunConfig) -> Training:
                           f"{dataset.num_classes} classes of {cfg.experiment.dataset}")
     model = registry.build("model", cfg.experiment.model, num_classes=cfg.model.head_classes or dataset.num_classes,
                            in_channels=dataset.in_channels).to(device)
-    selector = registry.build("selector", cfg.method.selector)
-    pruner = registry.build("pruner", cfg.method.pruner)
     return Training(cfg, dataset, model, selector, pruner, device)
 
 

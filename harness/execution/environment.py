@@ -20,7 +20,7 @@ def run_environment(training: Training) -> dict:
 def environment(device: torch.device) -> dict:
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: the checkpoint keeps the segments
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
         "threads": torch.get_num_threads(),
         "git_commit": _git_commit(),

@@ -59,12 +59,15 @@ def _execute(cfg: RunConfig, runs_root: Path) -> dict:
     result_path.unlink(missing_ok=True)  # an earlier failed attempt's record
     files.write_text(run_dir / "config.gin", cfg.config_gin)
     checkpoint_path = run_dir / "checkpoint.pt"
-    elapsed_before = 0.0
+    elapsed_before, segments = 0.0, []
     if checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location=training.device, weights_only=True)
         if state.get("key") == cfg.key:
             training.load_state_dict(state)
             elapsed_before = state.get("elapsed_s", 0.0)
+            segments = state.get("segments", [])
+    # each start or resume records where and how it trained: a resumed run may have moved machines
+    segments.append({"from_epoch": training.epoch + 1, **run_environment(training)})
 
     logger = RunLogger(cfg, run_dir, training.history)
     status, error = "ok", None
@@ -76,7 +79,7 @@ def _execute(cfg: RunConfig, runs_root: Path) -> dict:
             now = time.perf_counter()
             if training.done or now - saved_at >= save_s / CHECKPOINT_SHARE:
                 state = training.state_dict()
-                state.update(key=cfg.key, elapsed_s=elapsed_before + now - started)
+                state.update(key=cfg.key, elapsed_s=elapsed_before + now - started, segments=segments)
                 files.save_torch(checkpoint_path, state)
                 saved_at = time.perf_counter()
                 save_s = saved_at - now
@@ -84,19 +87,23 @@ def _execute(cfg: RunConfig, runs_root: Path) -> dict:
         status, error = "failed", str(e)
     except Exception as e:
         result = _record(cfg, training, "failed", f"{type(e).__name__}: {e}",
-                         elapsed_before + time.perf_counter() - started)
-        files.write_json(result_path, result)
-        logger.finish(result)
+                         elapsed_before + time.perf_counter() - started, segments)
+        try:  # on a full disk the record may not fit either: the original error is the one to report
+            files.write_json(result_path, result)
+            logger.finish(result)
+        except OSError:
+            pass
         raise
 
     files.write_text(run_dir / "operative_config.gin", gin.operative_config_str())
-    result = _record(cfg, training, status, error, elapsed_before + time.perf_counter() - started)
+    result = _record(cfg, training, status, error, elapsed_before + time.perf_counter() - started, segments)
     files.write_json(result_path, result)
     logger.finish(result)
     return result
 
 
-def _record(cfg: RunConfig, training: Training, status: str, error: str | None, total_s: float) -> dict:
+def _record(cfg: RunConfig, training: Training, status: str, error: str | None, total_s: float,
+            segments: list[dict]) -> dict:
     dataset = training.data
     return json_safe({
         "schema": SCHEMA,
@@ -115,15 +122,17 @@ def _record(cfg: RunConfig, training: Training, status: str, error: str | None, 
                  "num_val": 0 if dataset.val_y is None else len(dataset.val_y),
                  "num_test": len(dataset.test_y), "num_noisy": int(dataset.noisy_mask.sum())},
         "history": training.history,
-        "env": run_environment(training),
+        "env": {**segments[-1], "segments": segments},  # the last segment's, and every segment's
     })
 
 
 def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"output folder {str(folder)!r} is not writable ({e.strerror or e})") from None
+    """ConfigError unless run folders can be made under `folder`; creates nothing (a run that fails to build
+    leaves no folder behind)."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"output folder {str(folder)!r} cannot be made: {str(existing)!r} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {str(folder)!r} is not writable (permission denied on {str(existing)!r})")

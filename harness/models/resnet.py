@@ -7,10 +7,15 @@ classifier that SWaST-trim prunes), with `forward(x) = fc(features(x))`.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
+from harness.core.ranges import Range
 from harness.core.registry import register
+
+Width = Annotated[float, Range(gt=0)]  # the channel multiplier; checked when the configuration is parsed
 
 
 class BasicBlock(nn.Module):
@@ -88,19 +93,19 @@ class CifarResNet(nn.Module):
 
 
 @register("model", "resnet18")
-def resnet18(num_classes: int, in_channels: int, width: float = 1.0) -> nn.Module:
+def resnet18(num_classes: int, in_channels: int, width: Width = 1.0) -> nn.Module:
     """CIFAR ResNet-18 (11.2M parameters at width 1 with 10 classes; width 0.125 trains `digits` in seconds)."""
     return CifarResNet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, width)
 
 
 @register("model", "resnet101")
-def resnet101(num_classes: int, in_channels: int, width: float = 1.0) -> nn.Module:
+def resnet101(num_classes: int, in_channels: int, width: Width = 1.0) -> nn.Module:
     """CIFAR ResNet-101 (bottleneck blocks 3-4-23-3)."""
     return CifarResNet(Bottleneck, [3, 4, 23, 3], num_classes, in_channels, width)
 
 
 @register("model", "resnet10")
-def resnet10(num_classes: int, in_channels: int, width: float = 0.125) -> nn.Module:
+def resnet10(num_classes: int, in_channels: int, width: Width = 0.125) -> nn.Module:
     """A small CIFAR ResNet (one basic block per stage) for quick tests."""
     return CifarResNet(BasicBlock, [1, 1, 1, 1], num_classes, in_channels, width)
 
