@@ -163,8 +163,8 @@ def test_a_damaged_checkpoint_without_a_previous_one_restarts_the_run(tmp_path, 
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 6
 
 
-def test_a_run_killed_between_renaming_and_writing_a_checkpoint_resumes_from_the_previous_one(tmp_path,
-                                                                                             monkeypatch):
+@pytest.mark.parametrize("links", [True, False])
+def test_a_run_killed_while_writing_a_checkpoint_resumes_and_ends_the_same(tmp_path, monkeypatch, links):
     monkeypatch.setattr(run_folder, "CHECKPOINT_SHARE", float("inf"))
     cfg = parse(DIGITS, bindings=BINDINGS)
     straight = execute(cfg, tmp_path / "straight")
@@ -173,13 +173,19 @@ def test_a_run_killed_between_renaming_and_writing_a_checkpoint_resumes_from_the
     def killed_on_the_third(path, state):
         saved.append(state["epoch"])
         if len(saved) == 3:
-            raise KeyboardInterrupt  # checkpoint.pt already renamed to checkpoint.prev.pt
+            raise KeyboardInterrupt  # checkpoint.prev.pt already in place
         save_torch(path, state)
+
+    def no_link(src, dst):
+        raise PermissionError(1, "Operation not permitted")
 
     with monkeypatch.context() as m:
         m.setattr(checkpoints.files, "save_torch", killed_on_the_third)
+        if not links:
+            m.setattr(checkpoints.os, "link", no_link)
         with pytest.raises(KeyboardInterrupt):
             execute(cfg, tmp_path / "damaged")
     run_dir = tmp_path / "damaged" / cfg.short_key
-    assert not (run_dir / checkpoints.LATEST).exists() and (run_dir / checkpoints.PREVIOUS).is_file()
+    assert (run_dir / checkpoints.LATEST).exists() == links and (run_dir / checkpoints.PREVIOUS).is_file()
+    assert [p.name for p in run_dir.glob(".*")] == []
     assert without_timing(execute(cfg, tmp_path / "damaged")) == without_timing(straight)

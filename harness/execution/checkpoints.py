@@ -1,9 +1,11 @@
 """A run's checkpoints: `checkpoint.pt`, the latest state (written atomically), and `checkpoint.prev.pt`, the
-one before it (renamed, atomically, when a new one is written; removed when the run finishes).
+one before it (a hard link to it renamed into place before a new one is written, so `checkpoint.pt` is never
+missing; removed when the run finishes).
 
 A checkpoint that cannot be loaded (truncated, corrupt) is not obeyed: it is moved aside as
 `<name>.corrupt-<time>` with a one-line warning, and the run resumes from the previous checkpoint, else from
-the start. Killed between the rename and the write, a run has only the previous one, and resumes from it.
+the start (also when there is only the previous one: on a filesystem without hard links, a run killed between
+renaming the latest and writing the new one).
 """
 
 from __future__ import annotations
@@ -23,8 +25,20 @@ LATEST, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 def save(run_dir: Path, state: dict) -> None:
     latest = run_dir / LATEST
     if latest.is_file():
-        os.replace(latest, run_dir / PREVIOUS)
+        _keep_as_previous(latest, run_dir / PREVIOUS)
     files.save_torch(latest, state)
+
+
+def _keep_as_previous(latest: Path, previous: Path) -> None:
+    """`previous` becomes the file `latest` is now, while `latest` stays in place until the new one replaces it."""
+    link = previous.with_name(f".{previous.name}.{os.getpid()}")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(latest, link)
+    except OSError:  # a filesystem without hard links: renamed, `latest` is missing until the new one is written
+        os.replace(latest, previous)
+        return
+    os.replace(link, previous)
 
 
 def load(run_dir: Path, key: str, device) -> dict | None:
