@@ -194,7 +194,7 @@ def _sending(kind: str, profile, todo: int, concurrency: int) -> str:
 
 
 def cmd_run(args) -> int:
-    from grid.launch import Ledger, submit, to_send
+    from grid.launch import damaged_results, send
 
     suite = _suite(args)
     runs_root, jobs_folder, *_ = _paths(args, suite)
@@ -202,13 +202,14 @@ def cmd_run(args) -> int:
     kind = _kind(args)
     profile = _profile(args)
     concurrency = _concurrency(args, kind, profile)
-    send = to_send(work, runs_root, args.retry_failed, Ledger(jobs_folder).live_keys())
-    done = len(work) - len(send)
-    if not send:
+    for problem in damaged_results(runs_root, [w.key for w in work]):
+        print(f"warning: {problem}", file=sys.stderr)
+    sent, jobs = send(work, runs_root, jobs_folder, kind, profile, concurrency, args.retry_failed)
+    done = len(work) - len(sent)
+    if not sent:
         print(f"{suite.name}: nothing to send ({done} of {len(work)} runs done or in flight)")
     else:
-        jobs = submit(send, runs_root, jobs_folder, kind, profile, concurrency)
-        print(f"{suite.name}: sent {len(send)} runs in {len(jobs)} {kind} job(s) "
+        print(f"{suite.name}: sent {len(sent)} runs in {len(jobs)} {kind} job(s) "
               f"({done} of {len(work)} already done or in flight); jobs: {jobs_folder}")
         if args.wait:
             _wait(jobs, work, runs_root)
@@ -253,12 +254,14 @@ def _report(work, runs_root: Path) -> int:
 
 
 def cmd_status(args) -> int:
-    from grid.launch import Ledger
+    from grid.launch import Ledger, damaged_results
 
     suite = _suite(args)
     runs_root, jobs_folder, *_ = _paths(args, suite)
     work = _work(suite, args)
     ledger = Ledger(jobs_folder)
+    for problem in damaged_results(runs_root, [w.key for w in work]):
+        print(f"warning: {problem}", file=sys.stderr)
     while True:
         held = ledger.live_keys()
         code = _report(work, runs_root)

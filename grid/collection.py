@@ -31,14 +31,14 @@ def collect(runs_root: Path, keys: Iterable[str] | None = None) -> Collection:
     if keys is None:
         paths = sorted(runs_root.glob("*/result.json"))
     else:
-        paths = [runs_root / files.short_key(k) / "result.json" for k in keys]
-        paths = [p for p in paths if p.exists()]
+        key_of = {runs_root / files.short_key(k) / "result.json": k for k in keys}
+        paths = [p for p in key_of if p.exists()]
     spec_columns, metric_columns = records.columns(records.RunSpec), records.columns(records.RunMetrics)
     rows, problems, epochs = [], [], []
     for path in paths:
-        record = files.read_json(path)
-        if not isinstance(record, dict) or not {"key", "status", "spec"} <= set(record):
-            problems.append(f"unreadable result (truncated or corrupt): {path}")
+        record, problem = records.read_result(path, None if keys is None else key_of[path])
+        if problem:
+            problems.append(f"unreadable result ({problem}), left out: {path}")
             continue
         if record["status"] != "ok":
             problems.append(f"failed run {path.parent.name} ({records.describe(record['spec'])}): "

@@ -2,8 +2,10 @@
 tests), packed several per job, and keeping track of what was sent.
 
 Only run keys without a valid `result.json` are sent (failed ones too with `retry_failed`), minus those a
-live job already holds. A job receives strings only (gin files, bindings, run keys), parses its own
-configuration (`gin.clear_config()` first) and writes one `result.json` per run; a requeued job (timeout,
+live job already holds; `send` decides and records under the ledger's lock, so two submitters at once never
+send the same run (a malformed result.json counts as none: `records.result_problem`). A job
+receives strings only (gin files, bindings, run keys), parses its own configuration (`gin.clear_config()`
+first) and writes one `result.json` per run; a requeued job (timeout,
 preemption) skips finished runs and resumes the interrupted one from its checkpoint.
 """
 
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grid.cluster import ClusterProfile, executor
-from harness.core import files
+from harness.core import files, records
+from harness.core.lockfile import Held, Lock
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,21 @@ class Work:
 def run_state(runs_root: Path, key: str) -> str:
     """'done', 'failed', 'started' (a run folder without a result: running, or interrupted) or 'missing'."""
     folder = Path(runs_root) / files.short_key(key)
-    record = files.read_json(folder / "result.json")
-    if isinstance(record, dict) and record.get("key") == key:
-        return "done" if record.get("status") == "ok" else "failed"
+    record, _ = records.read_result(folder / "result.json", key)
+    if record is not None:
+        return "done" if record["status"] == "ok" else "failed"
     return "started" if (folder / "config.gin").exists() else "missing"
+
+
+def damaged_results(runs_root: Path, keys) -> list[str]:
+    """One line for each run whose result.json exists but is not a valid record (it counts as missing)."""
+    out = []
+    for key in keys:
+        path = Path(runs_root) / files.short_key(key) / "result.json"
+        _, problem = records.read_result(path, key)
+        if problem:
+            out.append(f"invalid result, counted as missing ({problem}): {path}")
+    return out
 
 
 def to_send(work: list[Work], runs_root: Path, retry_failed: bool, held: set[str]) -> list[Work]:
@@ -57,6 +71,10 @@ class Ledger:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.path = self.folder / "jobs.jsonl"
+
+    def lock(self, wait: float = 600.0) -> Lock:
+        """Held while a submitter reads the ledger, sends jobs and records them: one submitter at a time."""
+        return Lock(self.folder / "jobs.lock", f"the ledger {self.path} is held by", wait=wait)
 
     def record(self, kind: str, job_id: str, keys: list[str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -98,6 +116,20 @@ def job_alive(entry: dict, folder: Path) -> bool:
         except (OSError, ValueError):
             return False
     return False
+
+
+def send(work: list[Work], runs_root: Path, folder: Path, kind: str, profile: ClusterProfile, concurrency: int,
+         retry_failed: bool = False) -> tuple[list[Work], list]:
+    """Under the ledger's lock: the runs to send (`to_send`), and the jobs sent for them (recorded)."""
+    ledger = Ledger(folder)
+    try:
+        with ledger.lock():
+            chosen = to_send(work, runs_root, retry_failed, ledger.live_keys())
+            return chosen, (submit(chosen, runs_root, folder, kind, profile, concurrency) if chosen else [])
+    except Held as e:
+        from harness.core.errors import ConfigError
+
+        raise ConfigError(f"{e} (another submission of this suite); try again when it is done") from None
 
 
 def submit(work: list[Work], runs_root: Path, folder: Path, kind: str, profile: ClusterProfile, concurrency: int):

@@ -12,6 +12,7 @@ from harness import config
 from harness.core import records
 from harness.core.errors import ConfigError, debugging, os_error_line
 from harness.core.files import short_key
+from harness.core.lockfile import Held
 from harness.core.threads import torch_threads
 from harness.execution.run_folder import execute
 
@@ -25,8 +26,12 @@ examples:
 Later gin files and bindings override earlier ones. The run folder DIR/<run key>/ gets config.gin (every
 parameter, defaults included; the run key is its sha256), metrics.jsonl, checkpoint.pt, W&B files, and
 result.json last. Running the same configuration again resumes from the checkpoint, or returns the result
-if the run already finished.
+if the run already finished. While one process trains a run, another started on the same run exits
+with code 3 and one line naming the holder (pid, host, SLURM job).
 """
+
+
+HELD = 3  # the exit code when another process is training the run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Held as e:  # another process trains this run now
+        print(f"error: {e}", file=sys.stderr)
+        return HELD
     except OSError as e:
         if args.debug or debugging():
             raise
@@ -90,6 +98,8 @@ class RunBatch(submitit.helpers.Checkpointable):
                     raise ConfigError(f"the configuration changed since submission (key {cfg.short_key}, "
                                       f"submitted {short_key(key)}); plan the suite again")
                 outcome.append((key, execute(cfg, Path(runs_root))["status"]))
+            except Held as e:  # another job or process trains it: it must not be trained twice
+                outcome.append((key, f"held: {e}"))
             except Exception as e:  # one broken run must not take the rest of the batch with it
                 outcome.append((key, f"error: {type(e).__name__}: {e}"))
         return outcome

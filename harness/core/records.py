@@ -16,8 +16,13 @@ Consumers look the classes up here at call time (`records.EpochRow`), never bind
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
+
+SCHEMA = 1  # result.json's `schema`: a record of another schema is not read as this one
 
 
 def value(*, wandb: str | None = None, column: bool | str = False, bar: str | None = None,
@@ -99,6 +104,55 @@ def as_dict(record) -> dict:
 
 def _meta(f: Field, key: str, default=None):
     return f.metadata.get(key, default)
+
+
+# -- result.json: what counts as a record ----------------------------------------------------------------
+
+
+def result_problem(record, key: str | None = None) -> str | None:
+    """Why `record` (parsed result.json) is not a valid record of the current schema (of run `key` when
+    given), or None when it is. A failed run's record is valid; an ok one must hold its final test accuracy.
+    The one place that decides: the run folder, the suite's state and the collection all ask it."""
+    if not isinstance(record, dict):
+        return f"not a record (a JSON {type(record).__name__})"
+    if record.get("schema") != SCHEMA:
+        return f"schema {record.get('schema')!r}, not {SCHEMA}"
+    missing = [name for name in ("key", "status", "spec", "metrics") if name not in record]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(record["key"], str) or (key is not None and record["key"] != key):
+        return f"the record of another run ({str(record['key'])[:16]})"
+    if record["status"] not in ("ok", "failed"):
+        return f"status {record['status']!r}"
+    if not isinstance(record["spec"], dict):
+        return "a spec that is not a mapping"
+    metrics = record["metrics"]
+    if not isinstance(metrics, dict) and not (record["status"] == "failed" and metrics is None):
+        return "metrics that are not a mapping"
+    if record["status"] == "ok" and not _number(metrics.get("test_accuracy")):
+        return "status ok but no test accuracy in its metrics"
+    return None
+
+
+def read_result(path: Path, key: str | None = None) -> tuple[dict | None, str | None]:
+    """The record at `path` (result.json) and None, or None and why it is not valid: a truncated or malformed
+    file counts as no result, with a reason to warn with. (None, None) when there is no file."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return None, None
+    except OSError as e:
+        return None, f"unreadable ({e.strerror or e})"
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None, "truncated or corrupt"
+    problem = result_problem(record, key)
+    return (None, problem) if problem else (record, None)
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # -- names derived from the fields ----------------------------------------------------------------------

@@ -4,33 +4,39 @@ if there is one), and write the run folder:
     config.gin            the canonical configuration (before training)
     metrics.jsonl         one line per epoch (as training goes)
     checkpoint.pt         the latest state (atomic; after the first epoch, then as often as writing it costs
-                          at most CHECKPOINT_SHARE of the run's time, and after the last epoch)
+                          at most CHECKPOINT_SHARE of the run's time, and after the last epoch); the one before
+                          it is kept as checkpoint.prev.pt until the run ends (see `checkpoints`)
+    run.lock              while a process trains the run: who (see `harness.core.lockfile`); another process
+                          on the same run gets `lockfile.Held`, naming the holder, and trains nothing
     operative_config.gin  what gin actually injected (after training)
     result.json           the record (atomic, last): status ok or failed, metrics, history, environment
 
-Bad input raises ConfigError before anything is written. A finished run with `status: ok` is not redone.
+Bad input raises ConfigError before anything is written. A finished run with `status: ok` is not redone. A
+`result.json` that is not a valid record (`records.result_problem`) counts as missing, with a warning.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import gin
-import torch
 
 from harness.config import RunConfig
-from harness.core import files
+from harness.core import files, records
 from harness.core.errors import ConfigError
+from harness.core.lockfile import Lock
 from harness.core.numeric import json_safe
 from harness.core.threads import torch_threads
+from harness.execution import checkpoints
 from harness.execution.build import build
 from harness.execution.environment import run_environment
 from harness.execution.reporters import RunLogger
 from harness.training.loop import Diverged, Training
 
-SCHEMA = 1
+SCHEMA = records.SCHEMA
 # Writing a checkpoint costs a fixed time (a ResNet-101 with its momentum is 340 MB, 0.3 to 0.6 s on a 2-core
 # machine's disk), which on a fast GPU is a large part of a short epoch. After an epoch a run writes one when
 # the time since the last one is at least its write time / CHECKPOINT_SHARE: every epoch for small models,
@@ -47,25 +53,35 @@ def execute(cfg: RunConfig, runs_root: Path) -> dict:
 def _execute(cfg: RunConfig, runs_root: Path) -> dict:
     _check_writable(runs_root)
     run_dir = runs_root / cfg.short_key
-    result_path = run_dir / "result.json"
-    previous = files.read_json(result_path)
-    if previous and previous.get("key") == cfg.key and previous.get("status") == "ok":
+    previous = _finished(cfg, run_dir, warn=False)
+    if previous:
         return previous
-
     started = time.perf_counter()
     training = build(cfg)
-
     run_dir.mkdir(parents=True, exist_ok=True)
+    with Lock(run_dir / "run.lock", f"run {cfg.short_key} is being trained by"):
+        return _finished(cfg, run_dir, warn=True) or _train(cfg, run_dir, training, started)
+
+
+def _finished(cfg: RunConfig, run_dir: Path, warn: bool) -> dict | None:
+    """The run's record if it finished ok (another process may have finished it meanwhile)."""
+    record, problem = records.read_result(run_dir / "result.json", cfg.key)
+    if problem and warn:
+        print(f"warning: {run_dir}/result.json is not a valid record ({problem}); the run is trained again",
+              file=sys.stderr)
+    return record if record and record["status"] == "ok" else None
+
+
+def _train(cfg: RunConfig, run_dir: Path, training: Training, started: float) -> dict:
+    result_path = run_dir / "result.json"
     result_path.unlink(missing_ok=True)  # an earlier failed attempt's record
     files.write_text(run_dir / "config.gin", cfg.config_gin)
-    checkpoint_path = run_dir / "checkpoint.pt"
     elapsed_before, segments = 0.0, []
-    if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=training.device, weights_only=True)
-        if state.get("key") == cfg.key:
-            training.load_state_dict(state)
-            elapsed_before = state.get("elapsed_s", 0.0)
-            segments = state.get("segments", [])
+    state = checkpoints.load(run_dir, cfg.key, training.device)
+    if state is not None:
+        training.load_state_dict(state)
+        elapsed_before = state.get("elapsed_s", 0.0)
+        segments = state.get("segments", [])
     # each start or resume records where and how it trained: a resumed run may have moved machines
     segments.append({"from_epoch": training.epoch + 1, **run_environment(training)})
 
@@ -80,7 +96,7 @@ def _execute(cfg: RunConfig, runs_root: Path) -> dict:
             if training.done or now - saved_at >= save_s / CHECKPOINT_SHARE:
                 state = training.state_dict()
                 state.update(key=cfg.key, elapsed_s=elapsed_before + now - started, segments=segments)
-                files.save_torch(checkpoint_path, state)
+                checkpoints.save(run_dir, state)
                 saved_at = time.perf_counter()
                 save_s = saved_at - now
     except Diverged as e:
@@ -98,6 +114,7 @@ def _execute(cfg: RunConfig, runs_root: Path) -> dict:
     files.write_text(run_dir / "operative_config.gin", gin.operative_config_str())
     result = _record(cfg, training, status, error, elapsed_before + time.perf_counter() - started, segments)
     files.write_json(result_path, result)
+    checkpoints.finished(run_dir)
     logger.finish(result)
     return result
 
