@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import importlib.util  # noqa: F401  (gin needs it loaded to report a missing included file)
 import inspect
@@ -205,6 +206,7 @@ def _resolve(gin_name: str, target, exclude: tuple[str, ...] = ()) -> dict:
     return out
 
 
+@functools.cache
 def _type_hints(target) -> dict:
     """The annotations of `target`'s parameters, resolved (none where they cannot be: nothing is checked)."""
     inner = target if inspect.isfunction(target) or dataclasses.is_dataclass(target) else target.__init__
