@@ -200,7 +200,6 @@ def _resolve(gin_name: str, target, exclude: tuple[str, ...] = ()) -> dict:
             value = p.default
         else:
             raise ConfigError(f"{gin_name}.{name} is required but not set: bind it in a gin file or with --gin_param")
-        _check_literal(f"{gin_name}.{name}", value)
         values.check(f"{gin_name}.{name}", value, hints.get(name))
         out[name] = value
     return out
@@ -214,21 +213,6 @@ def _type_hints(target) -> dict:
         return typing.get_type_hints(inner, include_extras=True)
     except Exception:  # a plug-in's annotation that does not resolve: its own checks still run
         return {}
-
-
-def _check_literal(where: str, value) -> None:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            _check_literal(where, v)
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_literal(where, k)
-            _check_literal(where, v)
-        return
-    raise ConfigError(f"{where}: only literal values (numbers, strings, lists, dicts) can be bound, got {value!r}")
 
 
 def _format(value) -> str:

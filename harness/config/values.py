@@ -13,22 +13,31 @@ from harness.core.ranges import Range
 
 
 def check(where: str, value, annotation) -> None:
-    """ConfigError unless `value` fits `annotation` (parameters without one are only checked to be finite)."""
-    _check_finite(where, value)
+    """ConfigError unless `value` is a finite literal that fits `annotation` (parameters without one are only
+    checked to be finite literals)."""
+    _check_literal(where, value)
     if annotation is None or annotation is typing.Any or _fits(value, annotation):
         return
     raise ConfigError(f"{where} must be {describe(annotation)}, got {value!r}")
 
 
-def _check_finite(where: str, value) -> None:
+def _check_literal(where: str, value) -> None:
+    """Numbers (finite), strings, booleans, None, and lists, tuples and dicts of them: what the canonical text
+    can hold and gin can parse back."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where} must be a finite number, got {value!r}")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
     if isinstance(value, (list, tuple)):
         for v in value:
-            _check_finite(where, v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _check_finite(where, v)
+            _check_literal(where, v)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_literal(where, k)
+            _check_literal(where, v)
+        return
+    raise ConfigError(f"{where}: only literal values (numbers, strings, lists, dicts) can be bound, got {value!r}")
 
 
 def _fits(value, annotation) -> bool:
