@@ -6,8 +6,11 @@
   plan SUITE                the runs, how many are done, the compute they need, how they would be sent
   run SUITE                 send the runs without a valid result.json (packed several per job); --wait to wait
   status SUITE              done / failed / started / missing (--follow: until nothing is in flight)
-  collect SUITE             read the results and write results/tables/SUITE.{md,tex} and/or
-                            results/figures/SUITE.{png,pdf,csv}
+  collect SUITE             read the results and write results/tables/SUITE.{md,tex} (--format csv: the long
+                            table, one row per run) and/or results/figures/SUITE.{png,pdf,csv}
+
+SUITE is a suite's name (`list`) or a study file (studies/*.gin, or your own). --gin FILE and --gin_param
+BINDING make a variant of it: the same grid with them applied to every run.
   rekey                     move the run folders whose key changed only by parameters added at their defaults to
                             their new key (--dry-run: only say what would move); report the runs that really changed
   speed [OPTIONS]           the harness's loop, probe pass and launching against bare PyTorch, side by side
@@ -31,14 +34,18 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import benchmarks  # noqa: E402
-from grid.suite import ALL_SCALES, CPU_SEEDS, SEEDS, Suite, default_seeds, write_table  # noqa: E402
+from grid.suite import ALL_SCALES, CPU_SEEDS, SEEDS, TABLE_FORMATS, Suite, default_seeds, write_table  # noqa: E402
 from harness.core.errors import ConfigError, debugging, os_error_line  # noqa: E402
-from harness.core.files import short_key  # noqa: E402
+from harness.core.files import PROJECT_ROOT, short_key  # noqa: E402
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
+STUDIES = PROJECT_ROOT / "studies"
 
 
 def suites() -> dict[str, Suite]:
+    """The paper's suites written in Python (`benchmarks/*.py`) and the studies in `studies/*.gin`, by name."""
+    from grid.study import load
+
     found = {}
     for info in pkgutil.iter_modules(benchmarks.__path__):
         if info.name.startswith("_") or info.name in ("suite", "speed"):
@@ -46,6 +53,11 @@ def suites() -> dict[str, Suite]:
         module = importlib.import_module(f"benchmarks.{info.name}")
         if isinstance(getattr(module, "SUITE", None), Suite):
             found[module.SUITE.name] = module.SUITE
+    for path in sorted(STUDIES.glob("*.gin")):
+        study = load(path)
+        if study.name in found:
+            raise ConfigError(f"study {path} is named {study.name!r}, as another suite is")
+        found[study.name] = study
     return dict(sorted(found.items()))
 
 
@@ -59,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("list", "plan", "run", "status", "collect", "rekey"))
     parser.add_argument("suite", nargs="?")
+    parser.add_argument("--gin", action="append", default=[], metavar="FILE",
+                        help="a variant of the suite: this gin file applies to every run, after the run's own "
+                        "files and bindings (repeatable)")
+    parser.add_argument("--gin_param", action="append", default=[], metavar="BINDING",
+                        help="a variant of the suite: this binding applies to every run that reads it; one that no "
+                        "run reads is an error (repeatable)")
+    parser.add_argument("--variant", metavar="NAME", help="the variant's name (default: from its files and "
+                        "bindings, e.g. table5+selector=hardest)")
     parser.add_argument("--scale", default="smoke", choices=ALL_SCALES)
     parser.add_argument("--seeds", type=int, help=f"seeds per cell (default {SEEDS}; {CPU_SEEDS} at cpu scale)")
     parser.add_argument("--executor", default="auto", choices=EXECUTORS,
@@ -72,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-failed", action="store_true", help="run: send failed runs again")
     parser.add_argument("--wait", action="store_true", help="run: wait for the jobs to finish")
     parser.add_argument("--follow", action="store_true", help="status: follow until nothing is in flight")
+    parser.add_argument("--format", action="append", choices=("md", "tex", "csv"),
+                        help="collect: what to write (repeatable; default: md and tex); csv: the long table, one row "
+                        "per run, to results/tables/SUITE.csv")
     parser.add_argument("--dry-run", action="store_true", help="rekey: print what would be carried over, write nothing")
     args = parser.parse_args(argv)
+    args.seeds_asked = args.seeds  # a study's own study.seeds applies unless --seeds is given
     args.seeds = default_seeds(args.scale) if args.seeds is None else args.seeds
 
     import methods  # noqa: F401  (the plug-ins the suites' runs use)
@@ -92,9 +116,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _suite(args) -> Suite:
     known = suites()
-    if args.suite not in known:
-        raise ConfigError(f"unknown suite {args.suite!r}; suites: {', '.join(known)}")
-    return known[args.suite]
+    if args.suite and args.suite.endswith(".gin"):
+        from grid.study import load
+
+        suite = load(args.suite)
+        if args.seeds_asked is None and suite.seeds is not None:
+            args.seeds = suite.seeds
+    elif args.suite not in known:
+        raise ConfigError(f"unknown suite {args.suite!r}; suites: {', '.join(known)}, or a study file (.gin)")
+    else:
+        suite = known[args.suite]
+    if args.gin or args.gin_param:
+        from grid.variant import Variant
+
+        return Variant(suite, tuple(args.gin), tuple(args.gin_param), args.variant)
+    if args.variant:
+        raise ConfigError("--variant names a variant: give its --gin files or --gin_param bindings too")
+    return suite
 
 
 def _kind(args) -> str:
@@ -126,7 +164,7 @@ def _concurrency(args, kind: str, profile) -> int:
 def _work(suite: Suite, args):
     from grid.launch import Work
 
-    return [Work(p.files, p.bindings, p.key) for p in suite.plan(args.scale, args.seeds)]
+    return [Work(p.files, p.bindings, p.key, p.shared) for p in suite.plan(args.scale, args.seeds)]
 
 
 def _paths(args, suite: Suite):
@@ -135,8 +173,10 @@ def _paths(args, suite: Suite):
 
 
 def cmd_list(args) -> int:
-    for name, suite in suites().items():
-        print(f"{name:14s} {suite.title}")
+    known = suites()
+    width = max(map(len, known))
+    for name, suite in known.items():
+        print(f"{name:{width}s}  {suite.title}")
     return 0
 
 
@@ -276,24 +316,32 @@ def cmd_collect(args) -> int:
 
     suite = _suite(args)
     runs_root, _, tables, figures = _paths(args, suite)
-    planned = suite.plan(args.scale, args.seeds)
-    collection = collect(runs_root, [p.key for p in planned])
+    keys = list(dict.fromkeys(suite.collected(args.scale, args.seeds)))
+    collection = collect(runs_root, keys)
     for problem in collection.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    missing = len(planned) - len(collection.frame)
+    missing = len(keys) - len(collection.frame)
     if missing:
-        print(f"warning: {missing} of {len(planned)} runs have no result yet; their cells show what exists",
+        print(f"warning: {missing} of {len(keys)} runs have no result yet; their cells show what exists",
               file=sys.stderr)
+    formats = tuple(args.format or TABLE_FORMATS)
     written = []
     table = suite.table(collection, args.scale, args.seeds)
-    if table is not None:
-        written += write_table(table, tables, args.scale)
+    if table is not None and set(formats) & set(TABLE_FORMATS):
+        written += write_table(table, tables, args.scale, tuple(f for f in formats if f in TABLE_FORMATS))
+    if "csv" in formats:
+        from harness.core import files
+
+        path = tables / f"{suite.name}.csv"
+        long = suite.long_table(collection, args.scale, args.seeds)
+        files.write_text(path, long.to_csv(index=False, float_format="%.6g"))
+        written.append(path)
     plot = suite.figure(collection, args.scale, args.seeds)
     if plot is not None:
         from grid.plotting import save
 
         written += save(plot, figures)
-    print(f"{suite.name}: {len(collection.ok)} of {len(planned)} runs collected -> "
+    print(f"{suite.name}: {len(collection.ok)} of {len(keys)} runs collected -> "
           + ", ".join(str(p) for p in written))
     return 0
 

@@ -30,6 +30,7 @@ class Work:
     files: tuple[str, ...]
     bindings: tuple[str, ...]
     key: str
+    shared: tuple[str, ...] = ()  # the suite's shared bindings (`harness.config.parse`)
 
 
 def run_state(runs_root: Path, key: str) -> str:
@@ -159,4 +160,4 @@ def submit(work: list[Work], runs_root: Path, folder: Path, kind: str, profile: 
 
 
 def _plain(w: Work) -> tuple:
-    return (list(w.files), list(w.bindings), w.key)
+    return (list(w.files), list(w.bindings), list(w.shared), w.key)

@@ -134,6 +134,9 @@ def _differences(old_text: str, new_text: str) -> tuple[list[str], list[str]]:
     defaults = config.configurables()
     added = []
     for name in sorted(new.keys() - old.keys()):
+        if name.startswith("import "):
+            changed.append(f"{name} is new")
+            continue
         section, _, param = name.rpartition(".")
         p = defaults.get(section, {}).get(param)
         line = f"{name} = {new[name]}"
@@ -147,6 +150,9 @@ def _differences(old_text: str, new_text: str) -> tuple[list[str], list[str]]:
 def _lines(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
+        if line.startswith("import "):  # a plug-in module the run imports: kept or gone, like a parameter
+            out[line] = ""
+            continue
         name, sep, value = line.partition(" = ")
         if not sep:
             raise _Unreadable(f"config.gin has a line that is not `name.param = value`: {line[:80]!r}")

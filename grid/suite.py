@@ -37,20 +37,24 @@ def default_seeds(scale: str) -> int:
 
 @dataclass(frozen=True)
 class Run:
-    """One run of a suite before seeds: gin files (applied in order) and extra bindings."""
+    """One run of a suite before seeds: gin files (applied in order), extra bindings, and the bindings the
+    whole suite shares (a variant's or a study's, applied last; each read by some run, `config.parse`)."""
 
     files: tuple[str, ...]
     bindings: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Planned:
-    """A run with its seed, parsed: what a worker receives is `files`, `bindings` and `key` (strings only)."""
+    """A run with its seed, parsed: what a worker receives is `files`, `bindings`, `shared` and `key`
+    (strings only)."""
 
     files: tuple[str, ...]
     bindings: tuple[str, ...]
     key: str
     spec: dict
+    shared: tuple[str, ...] = ()
 
 
 class Suite:
@@ -80,6 +84,14 @@ class Suite:
                 planned.append(p)
         return planned
 
+    def collected(self, scale: str, seeds: int = SEEDS) -> list[str]:
+        """The run keys whose results its table and figure read."""
+        return [p.key for p in self.plan(scale, seeds)]
+
+    def long_table(self, collection: Collection, scale: str, seeds: int) -> pd.DataFrame:
+        """One row per run (`collect --format csv`): key, status, spec and metrics."""
+        return collection.frame
+
     def keys(self, scale: str, seeds: int = SEEDS) -> dict[tuple[Run, int], str]:
         """(run, seed) -> run key, for every run of the grid (tables that pair runs look results up by it)."""
         return {grid: p.key for grid, p in self._parsed(scale, seeds).items()}
@@ -91,18 +103,35 @@ class Suite:
             raise ConfigError(f"suite {self.name} has no {scale} scale; it has: {', '.join(self.scales)}")
         if seeds < 1:
             raise ConfigError(f"seeds must be >= 1, got {seeds}")
-        parsed = {}
+        parsed, unread = {}, []
         for run in self.runs(scale):
             for seed in range(seeds):
                 if (run, seed) in parsed:
                     continue
                 bindings = (*run.bindings, f"seed = {seed}")
                 try:
-                    cfg = config.parse(list(run.files), list(bindings))
+                    cfg = config.parse(list(run.files), list(bindings), list(run.shared))
                 except ConfigError as e:
                     raise ConfigError(f"suite {self.name}: {e.message}") from None
-                parsed[(run, seed)] = Planned(run.files, bindings, cfg.key, cfg.spec)
+                parsed[(run, seed)] = Planned(run.files, bindings, cfg.key, cfg.spec, run.shared)
+                unread.append((run.shared, set(cfg.unread)))
+        _check_shared_read(self.name, unread)
         return parsed
+
+
+def _check_shared_read(suite: str, unread: list[tuple[tuple[str, ...], set[str]]]) -> None:
+    """A shared binding that no run of the suite reads is an error, as one that a single run ignores is."""
+    from harness.config.bindings import user_bindings
+
+    wanted, read = {}, set()
+    for shared, ignored in unread:
+        for b in user_bindings([], shared, origin="binding"):
+            wanted.setdefault(b.text, b.where)
+            if b.text not in ignored:
+                read.add(b.text)
+    for text, where in wanted.items():
+        if text not in read:
+            raise ConfigError(f"suite {suite}: {where}: no run of the suite reads {text}")
 
 
 def parts(dataset: str, model: str, method: str) -> tuple[str, ...]:
@@ -192,16 +221,23 @@ SMOKE_NOTE = ("Smoke scale checks the plumbing, not the science: digits cannot s
               "CIFAR-10 images on a CPU: `make table3 SCALE=cpu`).")
 
 
-def write_table(table: Table, folder: Path, scale: str) -> tuple[Path, Path]:
+TABLE_FORMATS = ("md", "tex")
+
+
+def write_table(table: Table, folder: Path, scale: str, formats: tuple[str, ...] = TABLE_FORMATS) -> list[Path]:
+    """`<name>.md` and/or `<name>.tex` in `folder`; the paths written."""
     from grid.tables import to_latex, to_markdown
     from harness.core import files
 
     if scale == "smoke":
         table = dataclasses.replace(table, notes=[*table.notes, SMOKE_NOTE])
-    md, tex = folder / f"{table.name}.md", folder / f"{table.name}.tex"
-    files.write_text(md, to_markdown(table))
-    files.write_text(tex, to_latex(table))
-    return md, tex
+    render = {"md": to_markdown, "tex": to_latex}
+    written = []
+    for suffix in formats:
+        path = folder / f"{table.name}.{suffix}"
+        files.write_text(path, render[suffix](table))
+        written.append(path)
+    return written
 
 
 def rate_row(lookup: CellLookup, ours: dict, paper: dict | None, method: str, baseline: dict,

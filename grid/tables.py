@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from tabulate import tabulate
 
 DECIMALS = 2
+SIGNIFICANT = "†"  # a paired difference whose 95% interval excludes zero
 
 
 @dataclass
@@ -20,6 +21,12 @@ class Cell:
     delta: float | None = None  # mean minus the row's baseline mean
     paper: float | None = None
     mark: str | None = None  # "best" | "second"
+    interval: tuple[float, float] | None = None  # 95% interval of `delta` when it is a paired difference
+
+    @property
+    def significant(self) -> bool:
+        """Its paired difference's interval excludes zero."""
+        return self.interval is not None and (self.interval[0] > 0 or self.interval[1] < 0)
 
 
 @dataclass
@@ -47,6 +54,11 @@ def finish_row(cells: list[Cell], baseline: int | None) -> None:
     for i, c in enumerate(cells):
         if c.mean is not None and base is not None and i != baseline:
             c.delta = c.mean - base
+    mark_row(cells, baseline)
+
+
+def mark_row(cells: list[Cell], baseline: int | None) -> None:
+    """Best and runner-up marks among the cells but the baseline, on the means as displayed (ties share one)."""
     ranked = sorted({round(c.mean, DECIMALS) for i, c in enumerate(cells) if c.mean is not None and i != baseline},
                     reverse=True)
     for i, c in enumerate(cells):
@@ -79,7 +91,8 @@ def markdown_cell(c: Cell, seeds: int) -> str:
     mean = f"**{mean}**" if c.mark == "best" else f"_{mean}_" if c.mark == "second" else mean
     text = mean + (f" ± {_std(c)}" if _std(c) else "")
     if c.delta is not None:
-        text += f" ({_signed(c.delta)})"
+        interval = f" [{_signed(c.interval[0])}, {_signed(c.interval[1])}]" if c.interval else ""
+        text += f" ({_signed(c.delta)}{interval}){SIGNIFICANT if c.significant else ''}"
     if c.n < seeds:
         text += f" n={c.n}/{seeds}"
     return text + paper
@@ -94,7 +107,8 @@ def latex_cell(c: Cell, seeds: int) -> str:
         f"\\textcolor{{blue}}{{{mean}}}" if c.mark == "second" else mean
     text = mean + (f"$_{{\\pm {_std(c)}}}$" if _std(c) else "")
     if c.delta is not None:
-        text += f" {{\\scriptsize({_signed(c.delta)})}}"
+        interval = f" [{_signed(c.interval[0])}, {_signed(c.interval[1])}]" if c.interval else ""
+        text += f" {{\\scriptsize({_signed(c.delta)}{interval})}}" + ("$^{\\dagger}$" if c.significant else "")
     if c.n < seeds:
         text += f" {{\\scriptsize n={c.n}}}"
     return text + paper

@@ -82,18 +82,20 @@ class RunBatch(submitit.helpers.Checkpointable):
     and the interrupted one resumes from its own checkpoint.
     """
 
-    def __call__(self, runs: list[tuple[list[str], list[str], str]], runs_root: str,
+    def __call__(self, runs: list[tuple[list[str], list[str], list[str], str]], runs_root: str,
                  threads: int | None = None) -> list[tuple[str, str]]:
+        """`runs`: (gin files, bindings, shared bindings, run key) of each run (`config.parse`'s arguments)."""
         import methods  # noqa: F401  (registers the plug-ins in the job's process)
 
         with torch_threads(threads):  # the debug executor runs batches in the caller's process
             return self._run_all(runs, runs_root)
 
-    def _run_all(self, runs: list[tuple[list[str], list[str], str]], runs_root: str) -> list[tuple[str, str]]:
+    def _run_all(self, runs: list[tuple[list[str], list[str], list[str], str]],
+                 runs_root: str) -> list[tuple[str, str]]:
         outcome = []
-        for files, bindings, key in runs:
+        for files, bindings, shared, key in runs:
             try:
-                cfg = config.parse(files, [*bindings, "runtime.progress = False"])
+                cfg = config.parse(files, [*bindings, "runtime.progress = False"], shared)
                 if cfg.key != key:
                     raise ConfigError(f"the configuration changed since submission (key {cfg.short_key}, "
                                       f"submitted {short_key(key)}); plan the suite again")

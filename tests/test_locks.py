@@ -149,7 +149,7 @@ def test_a_run_held_by_another_process_is_not_trained_and_the_cli_names_the_hold
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"error: run {cfg.short_key} is being trained by pid {os.getpid()} on host ")
         assert len(err.splitlines()) == 1
-        [(key, outcome)] = RunBatch()([([str(ROOT / DIGITS)], list(SHORT), cfg.key)], str(tmp_path))
+        [(key, outcome)] = RunBatch()([([str(ROOT / DIGITS)], list(SHORT), [], cfg.key)], str(tmp_path))
         assert key == cfg.key and outcome.startswith(f"held: run {cfg.short_key} is being trained by pid ")
         assert sorted(p.name for p in run_dir.iterdir()) == ["run.lock"]  # nothing trained, nothing written
     assert execute(cfg, tmp_path)["status"] == "ok"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-PACKAGES = ("harness", "methods", "grid", "benchmarks")
+PACKAGES = ("harness", "methods", "studies", "grid", "benchmarks")
 # Lowest first: a module may import its own layer and the layers before it, never one after it.
 LAYERS = (
     ("harness.core",),
@@ -21,7 +21,7 @@ LAYERS = (
     ("harness.config",),
     ("harness.training",),
     ("harness.execution",),
-    ("methods",),  # the plug-ins: they implement the training layer's interfaces
+    ("methods", "studies"),  # plug-ins (the repository's and those studies bring): the training layer's interfaces
     ("harness.run", "harness.describe"),  # the command lines: the only part of harness that loads the plug-ins
     ("grid",),  # the suite machinery
     ("benchmarks",),  # the paper's suites and the speed benchmarks

@@ -172,7 +172,7 @@ def test_a_job_interrupted_as_on_timeout_requeues_and_resumes_its_run(slurm_clus
     cfg = parse("gin/digits/swast_cut.gin", bindings=tuple(bindings))
     run_dir = tmp_path / "runs" / cfg.short_key
     ex = executor(load("slurm/local.gin"), tmp_path / "submitit" / "%j", "slurm")
-    job = ex.submit(RunBatch(), [([str(ROOT / "gin/digits/swast_cut.gin")], bindings, cfg.key)],
+    job = ex.submit(RunBatch(), [([str(ROOT / "gin/digits/swast_cut.gin")], bindings, [], cfg.key)],
                     str(tmp_path / "runs"))
     metrics = run_dir / "metrics.jsonl"
     deadline = time.time() + 300
@@ -191,11 +191,13 @@ def test_a_job_interrupted_as_on_timeout_requeues_and_resumes_its_run(slurm_clus
 
 
 @pytest.mark.slow
-def test_the_readings_suite_runs_at_smoke_scale_and_tabulates_each_readings_paired_difference(tmp_path, capsys):
-    from benchmarks.readings import READINGS, SUITE
+def test_the_readings_study_runs_at_smoke_scale_and_tabulates_each_readings_paired_difference(tmp_path):
+    from grid.study import load
 
+    study = load(ROOT / "studies" / "readings.gin")
+    (readings,) = [a for a in study.axes if a.name == "reading"]
     args = ["readings", "--scale", "smoke", "--seeds", "1", "--results", str(tmp_path)]
-    planned = SUITE.plan("smoke", 1)
+    planned = study.plan("smoke", 1)
     # the switches that coreset-only does not read leave its runs as they are: 8 readings x 6 SWaST-cut runs,
     # 5 x 3 coreset-only
     assert len(planned) == 8 * 6 + 5 * 3
@@ -203,10 +205,10 @@ def test_the_readings_suite_runs_at_smoke_scale_and_tabulates_each_readings_pair
     assert main(["collect", *args]) == 0
     table = (tmp_path / "tables" / "readings.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "%" not in line.split("|")[1]]
-    assert [r.split("|")[1].strip() for r in rows[1:]] == [r.label for r in READINGS.values()]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == list(readings.labels)
     cells = ["|".join(r.split("|")[2:]) for r in rows[1:]]
-    assert "(" not in cells[0] and all(c.count("(") == 6 for c in cells[1:])  # the change from the default
-    assert table.count("/ -0.67") == len(READINGS)  # the paper's SWaST-cut 90% minus coreset-only at 10%
+    assert all(c.count("(") == 6 for c in cells)  # each cell against coreset-only under the same reading
+    assert table.count("/ -0.67") == len(readings.labels)  # the paper's SWaST-cut 90% minus coreset-only at 10%
     assert "digits cannot show the paper's effect" in table
 
 

@@ -48,31 +48,40 @@ class Binding:
         return f"{self.scope}/{name}" if self.scope else name
 
 
-def user_bindings(paths: Iterable[Path], bindings: Iterable[str]) -> list[Binding]:
+def user_bindings(paths: Iterable[Path], bindings: Iterable[str], origin: str = "--gin_param") -> list[Binding]:
     """What the user bound: their gin files (and the files those include, outside the repository's `gin/`)
-    and their `--gin_param` bindings."""
+    and their bindings (`origin`: where messages say they come from)."""
     out: list[Binding] = []
     for path in paths:
         out += _file_bindings(Path(path), seen=set())
     for text in bindings:
         for statement in _statements(text):
             if isinstance(statement, config_parser.BindingStatement):
-                out.append(_binding(statement, f"--gin_param {text.strip()!r}"))
+                out.append(_binding(statement, f"{origin} {text.strip()!r}"))
+            elif isinstance(statement, config_parser.IncludeStatement):  # `include 'variant.gin'`
+                included = _find_include(statement.filename)
+                if included is not None:
+                    out += _file_bindings(included, seen=set())
     return out
 
 
 def check(users: list[Binding], used: set[str]) -> None:
     """ConfigError for the first binding in `users` that nothing in this run reads. `used`: the gin name of
     every configurable this run calls."""
+    unread = unread_bindings(users, used)
+    if not unread:
+        return
+    b = unread[0]
+    if b.is_macro:
+        raise ConfigError(f"{b.where}: nothing in this run reads %{b.text}{_macro_hint(b.selector, used)}")
+    raise ConfigError(f"{b.where}: {b.text} is not used by this run ({_configurable_hint(b.selector, used)})")
+
+
+def unread_bindings(users: list[Binding], used: set[str]) -> list[Binding]:
+    """The bindings in `users` that nothing in this run reads (`check` without the error)."""
     read = macros_read(used)
-    for b in users:
-        if b.is_macro:
-            if b.scope or b.selector not in read:
-                hint = _macro_hint(b.selector, read, used)
-                raise ConfigError(f"{b.where}: nothing in this run reads %{b.text}{hint}")
-        elif b.scope or _used_name(b.selector, used) is None:
-            hint = _configurable_hint(b.selector, used)
-            raise ConfigError(f"{b.where}: {b.text} is not used by this run ({hint})")
+    return [b for b in users if b.scope or (b.selector not in read if b.is_macro else
+                                            _used_name(b.selector, used) is None)]
 
 
 def macros_read(used: set[str]) -> dict[str, str]:
@@ -115,7 +124,8 @@ def _used_name(selector: str, used: set[str]) -> str | None:
     return None
 
 
-def _macro_hint(macro: str, read: dict[str, str], used: set[str]) -> str:
+def _macro_hint(macro: str, used: set[str]) -> str:
+    read = macros_read(used)
     close = difflib.get_close_matches(macro, list(read), n=1, cutoff=0.75)
     if close:
         return f"; did you mean %{close[0]}?"

@@ -1,7 +1,8 @@
 """Gin files + `--gin_param` bindings -> a fully resolved run configuration and its run key.
 
 The canonical text lists every parameter of everything the run uses (settings, dataset, model, method,
-selector, pruner), bindings applied and defaults included, one `name.param = value` line each, sorted.
+selector, pruner), bindings applied and defaults included, one `name.param = value` line each, sorted,
+after the `import` lines of its gin files and bindings (plug-ins from outside the repository), sorted too.
 It is what `config.gin` holds (itself a gin file that reproduces the run) and the run key is the sha256
 of it. `runtime.*` (device, paths, logging) stays out: it does not change what is computed.
 """
@@ -25,7 +26,7 @@ import harness.data  # noqa: F401  (registers the datasets)
 import harness.models  # noqa: F401  (registers the architectures)
 from harness.config import values
 from harness.config.bindings import check as check_bindings
-from harness.config.bindings import user_bindings
+from harness.config.bindings import unread_bindings, user_bindings
 from harness.core import records, registry
 from harness.core.errors import ConfigError, call_configurable
 from harness.core.files import PROJECT_ROOT, short_key
@@ -70,6 +71,7 @@ class RunConfig:
     sparsity: SparsitySettings
     runtime: Runtime
     params: dict[str, dict] = field(repr=False)
+    unread: tuple[str, ...] = ()  # the shared bindings (`parse`) that this run does not read
 
     @property
     def short_key(self) -> str:
@@ -101,20 +103,27 @@ class RunConfig:
         return self.params[registry.gin_name(kind, name)]
 
 
-def parse(files: list[str] | tuple[str, ...], bindings: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Parse gin files (in order, later ones override) and bindings (applied last) into a RunConfig."""
+def parse(files: list[str] | tuple[str, ...], bindings: list[str] | tuple[str, ...] = (),
+          shared: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Parse gin files (in order, later ones override) and bindings (applied after them) into a RunConfig.
+
+    `shared`: bindings applied last that a whole suite shares (a variant's, a study's grid; `include 'f.gin'`
+    lines too). Each must be read by some run of the suite, not by this one: those this run does not read are
+    listed in `RunConfig.unread` instead of being an error, and change nothing it computes."""
     gin.clear_config()
     gin.add_config_file_search_path(str(PROJECT_ROOT))
     paths = [str(_find_gin_file(f)) for f in files]
     if not paths:
         raise ConfigError("no gin file given: pass at least one, e.g. gin/digits/swast_cut.gin")
     try:
-        gin.parse_config_files_and_bindings(paths, list(bindings), finalize_config=False)
+        gin.parse_config_files_and_bindings(paths, [*bindings, *shared], finalize_config=False)
     except Exception as e:  # gin reports a bad file or binding with many exception types
-        raise ConfigError(_explain_gin_error(e)) from None
+        raise ConfigError(explain_gin_error(e)) from None
     cfg = resolve()
-    check_bindings(user_bindings(paths, bindings), used={*cfg.params, "runtime"})
-    return cfg
+    used = {*cfg.params, "runtime"}
+    check_bindings(user_bindings(paths, bindings), used)
+    unread = unread_bindings(user_bindings([], shared), used)
+    return dataclasses.replace(cfg, unread=tuple(b.text for b in unread)) if unread else cfg
 
 
 def activate(cfg: RunConfig) -> None:
@@ -160,8 +169,8 @@ def resolve() -> RunConfig:
     _resolve("runtime", Runtime)  # checked like the rest, but outside `params`: not part of the key
     runtime = call_configurable(CONFIGURABLES["runtime"])
 
-    text = "".join(canonical_line(name, param, value) for name in sorted(params)
-                   for param, value in sorted(params[name].items()))
+    text = "".join(f"{line}\n" for line in imports()) + "".join(
+        canonical_line(name, param, value) for name in sorted(params) for param, value in sorted(params[name].items()))
     return RunConfig(
         text=text,
         key=hashlib.sha256(text.encode()).hexdigest(),
@@ -177,6 +186,13 @@ def resolve() -> RunConfig:
     )
 
 
+def imports() -> list[str]:
+    """The `import module` statements of the parsed gin files and bindings, sorted: a run that uses a plug-in
+    from outside the repository keeps them in its config.gin, so it re-runs wherever the module imports, and
+    its key names the module."""
+    return sorted(statement.format() for statement in gin.config._IMPORTS)  # gin keeps no public list
+
+
 def canonical_line(gin_name: str, param: str, value) -> str:
     """One line of the canonical text, as the run key hashes it."""
     return f"{gin_name}.{param} = {_format(value)}\n"
@@ -187,7 +203,7 @@ def _resolve(gin_name: str, target, exclude: tuple[str, ...] = ()) -> dict:
     try:
         bound = gin.get_bindings(gin_name)
     except Exception as e:
-        raise ConfigError(_explain_gin_error(e)) from None
+        raise ConfigError(explain_gin_error(e)) from None
     out, hints = {}, _type_hints(target)
     for name, p in registry.signature_parameters(target).items():
         if name in exclude:
@@ -246,7 +262,7 @@ def configurables() -> dict[str, dict]:
     return known
 
 
-def _explain_gin_error(error: Exception) -> str:
+def explain_gin_error(error: Exception) -> str:
     """Gin's multi-line error as one line: what is wrong, where, and what is allowed."""
     text = str(error)
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
@@ -273,6 +289,10 @@ def _explain_gin_error(error: Exception) -> str:
     m = re.search(r"In call to configurable 'macro' .* in scope '([^']+)'", text, re.S)
     if m:
         return f"macro %{m.group(1)} is used but never set{where}"
+    m = re.search(r"No module named '([^']+)'", first)
+    if m and "import" in text:
+        return (f"gin imports module {m.group(1)!r}, which Python cannot find{where}; put the folder that holds "
+                "it on PYTHONPATH")
     m = re.search(r"Unable to open file: ([^.]+\.gin)", text)
     if m:
         return f"gin include {m.group(1)!r} not found{where}"

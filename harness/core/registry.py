@@ -73,7 +73,8 @@ def entry(kind: str, name: str) -> Entry:
     if not isinstance(name, str) or name not in _ENTRIES[kind]:
         known = names(kind)
         hint = difflib.get_close_matches(str(name), known, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        suggestion = (f"; did you mean {hint[0]!r}?" if hint else
+                      "; a plug-in from outside the repository needs `import its.module` in a gin file or binding")
         listing = ", ".join(known) if known else "none"
         raise ConfigError(f"unknown {kind} {name!r}: not registered (registered: {listing}){suggestion}")
     return _ENTRIES[kind][name]
