@@ -195,6 +195,21 @@ def test_batched_incremental_omp_matches_a_plain_re_solving_omp():
     assert drops >= 2  # the instances do exercise the drop path
 
 
+def test_gradmatch_returns_the_plain_re_solving_omp_support_of_every_class(probe):
+    """The selector end to end against `reference_omp` on explicitly built per-class atoms e_ic · [1, h_i]:
+    the same samples, in the same order, with the same weights."""
+    budget = 60
+    coreset = registry.build("selector", "gradmatch").select(probe, budget, generator(0), ctx())
+    quota = class_budgets(probe.labels, budget, K)
+    e, hb = error_vectors(probe.logits, probe.labels), with_bias(probe.embeddings)
+    for c in range(K):
+        members = (probe.labels == c).nonzero().squeeze(1)
+        want, want_x, _ = reference_omp((e[members, c:c + 1] * hb[members]).T, quota[c], 0.5)
+        mine = probe.labels[coreset.indices] == c
+        assert coreset.indices[mine].tolist() == members[want].tolist()
+        assert torch.allclose(coreset.weights[mine].double(), want_x, rtol=1e-4)
+
+
 def gradient_error(e, hb, idx, w) -> float:
     """‖sum_S w_i g_i − sum_all g_i‖ / ‖sum_all g_i‖ for the full last-layer gradients g_i = e_i ⊗ [1, h_i]."""
     full = e.T @ hb
@@ -431,3 +446,17 @@ def test_forgetting_state_round_trips_and_other_selectors_keep_none():
     assert registry.build("selector", "moderate").state_dict() == {}
     with pytest.raises(ValueError, match="keeps no state"):
         registry.build("selector", "moderate").load_state_dict({"events": 1})
+
+
+# -- the benchmark's scaling cells ----------------------------------------------------------------------
+
+
+def test_scaling_cells_stop_a_run_past_its_time_or_memory_limit():
+    import sys
+
+    from benchmarks.selector_speed import watched
+
+    assert watched([sys.executable, "-c", "import time; time.sleep(60)"], 1.2, 20.0) == {"stopped": "> 0.02 min"}
+    grab = "import time; x = bytearray(400 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(60)"
+    assert watched([sys.executable, "-c", grab], 60.0, 0.25) == {"stopped": "> 0.25 GiB"}
+    assert watched([sys.executable, "-c", "print('{\"seconds\": 1.5}')"], 60.0, 20.0) == {"seconds": 1.5}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.training.selection import ClassLayout, Probe
+from harness.training.selection import Probe
 
 
 def error_vectors(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -29,22 +29,6 @@ def el2n(probe: Probe) -> torch.Tensor:
 def with_bias(h: torch.Tensor) -> torch.Tensor:
     """[1, h]: the classifier's input with the bias's constant input prepended, float32 [N, d+1]."""
     return torch.cat([torch.ones(len(h), 1, device=h.device, dtype=torch.float32), h.float()], 1)
-
-
-def class_atoms(probe: Probe, layout: ClassLayout, classes: torch.Tensor) -> torch.Tensor:
-    """Per-class per-gradient features of the given classes, laid out for batched matching pursuit:
-    float32 [len(classes), d+1, n_max], column i of class c = e_ic · [1, h_i] for its i-th member (zero
-    for padding). Transposed so that correlating a batch of residuals with every atom is one batched
-    row-vector product, the fast path on CPUs as well as GPUs."""
-    members, valid = layout.members[classes], layout.valid[classes]
-    flat = members.flatten()
-    e = error_vectors(probe.logits[flat], probe.labels[flat]).view(*members.shape, -1)
-    e = e.gather(2, classes.view(-1, 1, 1).expand(-1, members.shape[1], 1)).squeeze(2) * valid  # [B, n_max]
-    h = probe.embeddings[flat].view(*members.shape, -1)
-    atoms = torch.empty(len(classes), h.shape[2] + 1, members.shape[1], device=h.device)
-    atoms[:, 0] = e
-    torch.mul(h.transpose(1, 2), e.unsqueeze(1), out=atoms[:, 1:])
-    return atoms
 
 
 def gradient_gram(e: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
