@@ -19,7 +19,7 @@ from methods.coresets.ccs import stratified
 from methods.coresets.craig import cluster_sizes, facility_location
 from methods.coresets.forgetting import Forgetting
 from methods.coresets.glister import greedy
-from methods.coresets.gradmatch import omp
+from methods.coresets.gradmatch import omp, pursue
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -208,6 +208,44 @@ def test_gradmatch_returns_the_plain_re_solving_omp_support_of_every_class(probe
         mine = probe.labels[coreset.indices] == c
         assert coreset.indices[mine].tolist() == members[want].tolist()
         assert torch.allclose(coreset.weights[mine].double(), want_x, rtol=1e-4)
+
+
+def test_pursuit_equals_the_plain_omp_through_drops_slot_compaction_and_ties(monkeypatch):
+    """`pursue` (slots, inverse Gram updated by rank one, dead slots compacted when they run out) against
+    `reference_omp` on random problems that drop atoms, with no spare slots, so that every drop leads to a
+    compaction. The last two atoms are exact copies of others: a float32 product may rank a copy above its
+    original, so supports are compared up to ties (each atom stands for the first atom equal to it)."""
+    from methods.coresets import gradmatch
+
+    monkeypatch.setattr(gradmatch, "MIN_SPARE", 0)
+    g = generator(21)
+    drops = 0
+    for trial in range(12):
+        m, n, quota = 12 + 4 * (trial % 3), 100 + 10 * trial, 8 * (trial % 4) + 48
+        a = torch.randn(m, n, generator=g)
+        a[:, n - 1], a[:, n - 2] = a[:, 3], a[:, 10]
+        result = pursue(a.T.contiguous(), quota, 0.5)
+        want, want_x, dropped = reference_omp(a, quota, 0.5)
+        first = {n - 1: 3, n - 2: 10}
+        assert [first.get(j, j) for j in result.support.tolist()] == [first.get(j, j) for j in want]
+        assert torch.allclose(result.x, want_x, rtol=1e-5, atol=1e-8)
+        assert result.drops == dropped
+        drops += dropped
+    assert drops >= 10, drops
+
+
+def test_gradmatch_gives_the_same_coreset_with_one_or_two_threads(probe):
+    """Classes run concurrently when torch has more than one thread, each single-threaded: the coreset
+    must not depend on it."""
+    before = torch.get_num_threads()
+    coresets = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        coresets.append(registry.build("selector", "gradmatch").select(probe, 120, generator(0), ctx()))
+        assert torch.get_num_threads() == threads  # restored after the selection
+    torch.set_num_threads(before)
+    assert torch.equal(coresets[0].indices, coresets[1].indices)
+    assert torch.equal(coresets[0].weights, coresets[1].weights)
 
 
 def gradient_error(e, hb, idx, w) -> float:

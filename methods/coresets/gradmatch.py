@@ -4,37 +4,46 @@ paper runs it: per-class per-gradient features, lambda = 0.5).
 
 Why it is written this way: the widely used implementation solves one class at a time and re-solves the
 least-squares system from scratch at every pick (57.7 s on a 2-core CPU for `make bench-selectors`'
-reference problem, returning 4,143 of the 5,000 samples asked). Here each class keeps the Gram matrix of
-its support and its Cholesky factor, grown by one row per pick:
+reference problem, returning 4,143 of the 5,000 samples asked). Here each class keeps the inverse of its
+support's Gram matrix, H = (A_S A_S^T + lambda I)^-1, and its coefficients x = H A_S b, both float64 on
+the CPU, and updates them by rank one:
 
-    G_S = A_S A_S^T + lambda I = L L^T,   z = L^{-1} A_S b,   x = L^{-T} z,   residual r = b − A_S^T x
+    pick a:  g = A_S a, u = H g, c = a·a + lambda − g·u,  x ← [x − u t, t] with t = (a·b − g·x) / c,
+             H ← [[H + u u^T / c, −u / c], [−u^T / c, 1 / c]]
+    drop p:  x ← x − H[:, p] x_p / H_pp,  H ← H − H[:, p] H[p, :] / H_pp   (then row and column p removed)
 
-(a new atom a adds the row w = L^{-1} A_S a, l = sqrt(a·a + lambda − w·w) to L and (a·b − w·z) / l to z;
-two triangular solves of the support's size per pick). The support, L, z, x and r are float64; the atoms
-stay float32, as the probe gives them. A pick is the atom most positively correlated with the residual:
-one float32 matrix-vector product with the class's atoms laid out [n, d+1], the cost that bounds the
-pursuit (it reads the class's atoms once per pick: 10 MB for a CIFAR-10 class). When a coefficient turns
-non-positive, the most negative atom leaves the support for good (it stays blocked) and L is refactorised
-from the support's Gram matrix, which is kept (a Cholesky of at most budget x budget, no pass over the
-atoms). A class stops when it has its budget or no atom correlates positively with its residual; then it
-is topped up with random members of the class (weight: the mean of its OMP weights), so the coreset is
-exactly `budget` samples. Class budgets: ceil(k n_c / N), trimmed to sum to exactly k before the pursuit
-starts (see `harness.training.selection.class_budgets`), so the weights are the OMP solution of exactly
-what is returned. The Gram matrix and the factor are float64 and budget x budget per class, so memory is
-the atoms of one class at a time plus those.
+so a dropped atom costs one rank-one downdate, not a refactorisation (it was 8.2 of 15.9 s in a profile of
+the version that rebuilt the class's system from its atoms). The residual r = b − A_S^T x is recomputed
+after each pick. A pick is the atom most positively correlated with r: one float32 matrix-vector product
+with the class's atoms laid out [n, d+1] (on the probe's device). That product, a pass over the class's
+atoms (10 MB for a CIFAR-10 class), bounds the pursuit: on a 2-core CPU it is about half the time, the
+float64 products with A_S and H (at most budget x (d+1) and budget x budget) the other half. On the CPU,
+classes run concurrently, one single-threaded pursuit per torch thread, so the cores share that memory
+traffic and the result does not depend on the thread count.
+
+When a coefficient turns non-positive, the most negative atom leaves the support for good (it is never
+picked again). A class stops when it has its budget or no atom correlates positively with its residual;
+then it is topped up with random members of the class (weight: the mean of its OMP weights), so the
+coreset is exactly `budget` samples. Class budgets: ceil(k n_c / N), trimmed to sum to exactly k before
+the pursuit starts (see `harness.training.selection.class_budgets`), so the weights are the OMP solution
+of exactly what is returned. Memory: the atoms of the classes in flight (one per thread) and, per class,
+budget x (d+1) and budget x budget float64.
 """
 
 from __future__ import annotations
 
-import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from harness.core.errors import ConfigError
 from harness.core.registry import register
 from harness.training.selection import ClassLayout, Coreset, Probe, SelectionContext, Selector, class_budgets
 from methods.coresets._features import error_vectors, with_bias
+
+MIN_SPARE = 16  # slots beyond the quota, at least, before dead ones are compacted away
 
 
 @register("selector", "gradmatch")
@@ -45,13 +54,17 @@ class GradMatch(Selector):
         if not lam > 0:
             raise ConfigError(f"selectors.gradmatch.lam must be > 0 (it keeps every system solvable), got {lam!r}")
         self.lam = lam
-        self.drops = 0  # atoms dropped (and refactorisations) in the last `select`: the benchmark reports it
+        self.drops = 0  # atoms dropped in the last `select`: the benchmark reports it
 
     def select(self, probe: Probe, budget: int, rng: torch.Generator, ctx: SelectionContext) -> Coreset:
         groups = ClassLayout.of(probe.labels, ctx.num_classes).groups()
         quota = class_budgets(probe.labels, budget, ctx.num_classes)
         work = [c for c in range(len(groups)) if quota[c] > 0]
-        results = {c: pursue(class_rows(probe, groups[c], c), quota[c], self.lam) for c in work}
+
+        def one(c: int) -> Pursuit:
+            return pursue(class_rows(probe, groups[c], c), quota[c], self.lam)
+
+        results = dict(zip(work, in_parallel(one, work, probe.embeddings.device), strict=True))
         picked, weights = [], []
         self.drops = sum(r.drops for r in results.values())
         for c in work:
@@ -59,7 +72,30 @@ class GradMatch(Selector):
             picked.append(groups[c][chosen])
             weights.append(w)
         idx = torch.cat(picked)
-        return Coreset(probe.indices[idx], torch.cat(weights).float())
+        return Coreset(probe.indices[idx], torch.cat(weights).to(probe.indices.device).float())
+
+
+def in_parallel(task, items: list, device: torch.device) -> list:
+    """`task` of every item, in order. On the CPU each task runs single-threaded, and with more than one
+    torch thread the tasks run concurrently, one per thread (a pursuit is a chain of products too small to
+    split well; the cores then share its memory traffic); the thread count is restored afterwards. So the
+    results do not depend on the thread count."""
+    if device.type != "cpu":
+        return [task(item) for item in items]
+    threads = torch.get_num_threads()
+
+    def single(item):
+        torch.set_num_threads(1)  # in this thread of the pool
+        return task(item)
+
+    torch.set_num_threads(1)
+    try:
+        if threads == 1 or len(items) < 2:
+            return [task(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+            return list(pool.map(single, items))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def class_rows(probe: Probe, members: torch.Tensor, c: int) -> torch.Tensor:
@@ -81,54 +117,70 @@ class Pursuit:
 
 def pursue(rows: torch.Tensor, quota: int, lam: float) -> Pursuit:
     """Non-negative regularised OMP of one problem: atoms `rows` float32 [n, m] (row j is atom j), target
-    their sum, at most `quota` atoms. Returns the support and its positive coefficients."""
+    their sum, at most `quota` atoms. Returns the support and its positive coefficients.
+
+    The support lives in slots, in pick order, with H = (A_S A_S^T + lambda I)^-1 over them (float64, on
+    the CPU): a pick adds a row and a column to H and a rank-one update, a drop is a rank-one downdate.
+    A dropped atom's slot goes dead (its atom, its row and column of H and its coefficient become 0); the
+    slots are compacted only when they run out. A picked atom's row of the working copy of `rows` is
+    zeroed, so that it never correlates again (dropped atoms stay out for good)."""
     n, m = rows.shape
-    dev, f64 = rows.device, torch.float64
-    b = rows.sum(0).double()  # float32 (pairwise) sum, the atoms' own precision
+    dev, cpu = rows.device, torch.device("cpu")
+    rows = rows.clone()
+    b = rows.sum(0).to(cpu, torch.float64).numpy()  # float32 (pairwise) sum, the atoms' own precision
     q = min(quota, n)
-    gram = torch.zeros(q, q, dtype=f64, device=dev)  # A_S A_S^T + lambda I of the support
-    linv = torch.zeros(q, q, dtype=f64, device=dev)  # L^{-1}
-    atoms = torch.zeros(q, m, dtype=f64, device=dev)  # the support's atoms
-    ab = torch.zeros(q, dtype=f64, device=dev)  # A_S b
-    z = torch.zeros(q, dtype=f64, device=dev)
-    x = torch.zeros(q, dtype=f64, device=dev)
-    blocked = torch.zeros(n, dtype=torch.bool, device=dev)
-    support: list[int] = []
-    drops, s, r = 0, 0, b
+    cap = q + max(MIN_SPARE, q // 8)  # slots: the quota and room for dead ones
+    atoms = np.zeros((cap, m))  # the slots' atoms
+    h = np.zeros((cap, cap))  # (A_S A_S^T + lambda I)^-1 over the live slots
+    x = np.zeros(cap)
+    slot = np.zeros(cap, dtype=np.int64)  # the atom in each slot
+    live = np.zeros(cap, dtype=bool)
+    drops, s, t, r = 0, 0, 0, b
     while s < q:
-        corr = torch.mv(rows, r.float()).masked_fill_(blocked, float("-inf"))
-        best, j = (v.item() for v in corr.max(0))
-        if not best > 0:
+        corr = torch.mv(rows, torch.from_numpy(r).to(dev, torch.float32))
+        j = int(corr.argmax())
+        if not float(corr[j]) > 0:
             break
-        a = rows[j].double()
-        g = torch.mv(atoms[:s], a)  # A_S a
-        aa, ab[s] = float(a.dot(a)), a.dot(b)
-        gram[s, :s], gram[:s, s], gram[s, s] = g, g, aa + lam
-        w = torch.mv(linv[:s, :s], g)  # L^{-1} A_S a: the new row of L
-        u = torch.mv(linv[:s, :s].T, w)  # L^{-T} w
-        l = math.sqrt(max(aa + lam - float(w.dot(w)), lam))
-        zeta = (float(ab[s]) - float(w.dot(z[:s]))) / l
-        linv[s, :s], linv[s, s] = u / -l, 1.0 / l
-        z[s], x[s] = zeta, zeta / l
-        x[:s] -= (zeta / l) * u
-        atoms[s] = a
-        support.append(j)
-        blocked[j] = True
-        s += 1
-        while bool((x[:s] <= 0).any()):  # drop the most negative atom for good; refactorise from the Gram matrix
-            keep = torch.arange(s, device=dev) != int(x[:s].argmin())
-            support = [p for p, k in zip(support, keep.tolist(), strict=True) if k]
-            s -= 1
-            drops += 1
-            gram[:s, :s] = gram[:s + 1, :s + 1][keep][:, keep]
-            atoms[:s], ab[:s] = atoms[:s + 1][keep], ab[:s + 1][keep]
-            eye = torch.eye(s, dtype=f64, device=dev)
-            linv[:s, :s] = torch.linalg.solve_triangular(torch.linalg.cholesky(gram[:s, :s]), eye, upper=False)
-            z[:s] = torch.mv(linv[:s, :s], ab[:s])
-            x[:s] = torch.mv(linv[:s, :s].T, z[:s])
-            x[s] = 0.0
-        r = b - torch.mv(atoms[:s].T, x[:s])
-    return Pursuit(torch.tensor(support, dtype=torch.long, device=dev), x[:s].clone(), drops)
+        if t == cap:  # compact: the live slots, in order, to the front
+            keep = live[:t].nonzero()[0]
+            atoms[:s], x[:s], slot[:s], h[:s, :s] = atoms[keep], x[keep], slot[keep], h[np.ix_(keep, keep)]
+            atoms[s:], x[s:], h[s:], h[:, s:], live[s:] = 0.0, 0.0, 0.0, 0.0, False
+            t = s
+        a = rows[j].to(cpu, torch.float64).numpy()
+        rows[j] = 0.0
+        g = _mv(atoms[:t], a)  # A_S a (0 for dead slots)
+        u = _mv(h[:t, :t], g)  # H A_S a
+        c = max(float(a @ a) + lam - float(g @ u), lam)  # the Schur complement, >= lambda
+        coef = (float(a @ b) - float(g @ x[:t])) / c
+        _rank_one(h[:t, :t], u, 1.0 / c)
+        h[t, :t] = h[:t, t] = u / -c
+        h[t, t] = 1.0 / c
+        x[:t] -= coef * u
+        x[t], atoms[t], slot[t], live[t] = coef, a, j, True
+        s, t = s + 1, t + 1
+        while True:  # drop the most negative atom for good: a rank-one downdate of H
+            p = int(np.where(live[:t], x[:t], np.inf).argmin())
+            if x[p] > 0:
+                break
+            hp = h[:t, p].copy()
+            _rank_one(h[:t, :t], hp, -1.0 / hp[p])
+            x[:t] -= (x[p] / hp[p]) * hp
+            h[p, :t] = h[:t, p] = x[p] = atoms[p] = 0.0
+            live[p] = False
+            s, drops = s - 1, drops + 1
+        r = b - _mv(atoms[:t].T, x[:t])
+    kept = live[:t].nonzero()[0]
+    return Pursuit(torch.from_numpy(slot[kept]).to(dev), torch.from_numpy(x[kept]).to(dev), drops)
+
+
+def _mv(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """matrix @ vector through torch's BLAS on the arrays' own memory (numpy's may start threads of its own)."""
+    return torch.mv(torch.from_numpy(matrix), torch.from_numpy(vector)).numpy()
+
+
+def _rank_one(matrix: np.ndarray, vector: np.ndarray, alpha: float) -> None:
+    """matrix += alpha vector vector^T, in place."""
+    torch.from_numpy(matrix).addr_(torch.from_numpy(vector), torch.from_numpy(vector), alpha=alpha)
 
 
 def omp(atoms: torch.Tensor, valid: torch.Tensor, quota: torch.Tensor, lam: float):
