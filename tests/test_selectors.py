@@ -325,6 +325,35 @@ def test_craig_greedy_reaches_1_minus_1_over_e_of_the_brute_force_optimum_and_eq
     assert worst < 1.0  # some instances are not solved optimally, so the bound is what is tested
 
 
+def plain_greedy(sim: torch.Tensor, k: int) -> list[int]:
+    """Facility-location greedy the obvious way: every candidate's gain recomputed at every step."""
+    best, picks = torch.zeros(len(sim), dtype=sim.dtype), []
+    for _ in range(k):
+        gains = (sim - best[:, None]).clamp(min=0).sum(0)  # column j: the gain of adding j
+        gains[picks] = -1.0
+        j = int(gains.argmax())
+        picks.append(j)
+        best = torch.maximum(best, sim[:, j])
+    return picks
+
+
+def test_craig_selector_reaches_the_plain_greedy_facility_location_value_of_every_class(probe):
+    """The selector end to end against `plain_greedy` on distances of the explicitly built last-layer
+    gradients (float64 cdist, nothing shared with `gradient_distances`): per class, the same facility-location
+    value (up to ties and float32 rounding)."""
+    budget = 90
+    coreset = registry.build("selector", "craig").select(probe, budget, generator(0), ctx())
+    e = error_vectors(probe.logits, probe.labels)
+    explicit = torch.cat([e, (e[:, :, None] * probe.embeddings[:, None, :]).flatten(1)], 1).double()
+    for c, k in enumerate(class_budgets(probe.labels, budget, K)):
+        members = (probe.labels == c).nonzero().squeeze(1)
+        dist = torch.cdist(explicit[members], explicit[members])
+        sim = dist.max() - dist
+        mine = torch.isin(members, coreset.indices).nonzero().squeeze(1)
+        assert len(mine) == k
+        assert coverage(sim, mine.tolist()) == pytest.approx(coverage(sim, plain_greedy(sim, k)), rel=1e-5)
+
+
 def test_craig_weights_are_cluster_sizes_summing_to_the_points_covered(probe):
     coreset = registry.build("selector", "craig").select(probe, 60, generator(0), ctx())
     assert torch.equal(coreset.weights, coreset.weights.round())

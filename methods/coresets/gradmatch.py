@@ -32,7 +32,6 @@ budget x (d+1) and budget x budget float64.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +41,7 @@ from harness.core.errors import ConfigError
 from harness.core.registry import register
 from harness.training.selection import ClassLayout, Coreset, Probe, SelectionContext, Selector, class_budgets
 from methods.coresets._features import error_vectors, with_bias
+from methods.coresets._parallel import in_parallel
 
 MIN_SPARE = 16  # slots beyond the quota, at least, before dead ones are compacted away
 
@@ -73,29 +73,6 @@ class GradMatch(Selector):
             weights.append(w)
         idx = torch.cat(picked)
         return Coreset(probe.indices[idx], torch.cat(weights).to(probe.indices.device).float())
-
-
-def in_parallel(task, items: list, device: torch.device) -> list:
-    """`task` of every item, in order. On the CPU each task runs single-threaded, and with more than one
-    torch thread the tasks run concurrently, one per thread (a pursuit is a chain of products too small to
-    split well; the cores then share its memory traffic); the thread count is restored afterwards. So the
-    results do not depend on the thread count."""
-    if device.type != "cpu":
-        return [task(item) for item in items]
-    threads = torch.get_num_threads()
-
-    def single(item):
-        torch.set_num_threads(1)  # in this thread of the pool
-        return task(item)
-
-    torch.set_num_threads(1)
-    try:
-        if threads == 1 or len(items) < 2:
-            return [task(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
-            return list(pool.map(single, items))
-    finally:
-        torch.set_num_threads(threads)
 
 
 def class_rows(probe: Probe, members: torch.Tensor, c: int) -> torch.Tensor:
