@@ -462,6 +462,36 @@ def test_glister_lookahead_raises_validation_likelihood_more_than_random_subsets
     assert float(flipped[chosen.indices].float().mean()) < 0.1  # it avoids the flipped labels (30% of all)
 
 
+def plain_glister(probe: Probe, budget: int, eta: float, epsilon: float, rng: torch.Generator) -> list[int]:
+    """GLISTER's stochastic greedy the obvious way (float64): explicit last-layer gradients, and at every
+    step the validation logits recomputed from scratch after one SGD step on the chosen set, then each
+    candidate's gain g_i · sum_v g_v. The same candidate draws as the selector's."""
+    n = len(probe)
+    e = error_vectors(probe.logits, probe.labels).double()
+    grads = (e[:, :, None] * with_bias(probe.embeddings).double()[:, None, :]).flatten(1)  # [N, K (d+1)]
+    hv, yv = with_bias(probe.val.embeddings).double(), probe.val.labels
+    draws = min(n, math.ceil(n / budget * math.log(1.0 / epsilon)))
+    pool, chosen = list(range(n)), []
+    for left in range(n, n - budget, -1):
+        at = torch.unique(torch.randint(left, (draws,), generator=rng)).tolist() if draws < left else range(left)
+        step = grads[chosen].sum(0).reshape(e.shape[1], -1)  # the summed gradient of the chosen set [K, d+1]
+        logits = probe.val.logits.double() - eta * hv @ step.T
+        ev = logits.softmax(1) - F.one_hot(yv, e.shape[1]).double()
+        g_val = (ev[:, :, None] * hv[:, None, :]).flatten(1).sum(0)
+        gains = [float(grads[pool[a]] @ g_val) for a in at]
+        where = list(at)[max(range(len(gains)), key=lambda i: (gains[i], -i))]
+        chosen.append(pool[where])
+        pool[where], pool[left - 1] = pool[left - 1], pool[where]
+    return chosen
+
+
+def test_glister_greedy_equals_a_plain_from_scratch_glister_step_by_step():
+    probe = synthetic_probe(300, 12, 4, seed=8, val=80)
+    for budget, eta in ((30, 0.05), (12, 0.5)):
+        got = greedy(probe, budget, eta, 0.01, generator(3)).tolist()
+        assert got == plain_glister(probe, budget, eta, 0.01, generator(3))
+
+
 def test_glister_greedy_takes_each_sample_once_and_needs_the_validation_probe(probe):
     chosen = greedy(probe, N, 0.05, 0.01, generator(0))  # the whole pool: every sample exactly once
     assert sorted(chosen.tolist()) == list(range(N))
