@@ -14,7 +14,8 @@ dropped (each drop refactorises the class's system).
 (100k x 2048, 200 classes) and ImageNet-1k (1.28M x 2048, 1000 classes), 10% budget, each run in its own
 process: the wall time of `select`, the process's peak resident memory (probe included) and the growth
 exponent of the time in N between shapes. A run past `--limit-s` (10 minutes) or `--limit-gib` (20 GiB)
-is stopped and says so in its cell.
+is stopped and says so in its cell ("over 10 min", "over 20 GiB"); the time limit counts from the end of
+the probe's generation (which has a limit of its own, the same).
 
 OpenMP threads that spin while they wait make every parallel operation of a selection loop wait for a
 descheduled thread when other processes share the cores (5 to 10 times slower on a busy 2-core machine), so
@@ -33,6 +34,7 @@ import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 
 import torch  # noqa: E402
@@ -224,6 +226,9 @@ def scaled_probe(n: int, d: int, num_classes: int, device: str, val: bool) -> Pr
     return probe
 
 
+READY = "probe ready"  # what a cell prints once its probe exists: its time limit starts then
+
+
 def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
@@ -238,6 +243,7 @@ def scaling_run(name: str, shape: str, fraction: float, device: str) -> int:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    print(READY, flush=True)
     start = time.perf_counter()
     coreset = selector.select(probe, budget, generator(0), ctx)
     if device.startswith("cuda"):
@@ -251,10 +257,27 @@ def scaling_run(name: str, shape: str, fraction: float, device: str) -> int:
     return 0
 
 
+READY = "probe ready"  # what a cell prints once its probe exists: its time limit starts then
+
+
 def watched(command: list[str], limit_s: float, limit_gib: float) -> dict:
-    """Run one cell; stop it past the time limit (the probe's generation included) or the memory limit."""
+    """Run one cell; stop it past the time limit or the memory limit. The time limit counts from the line
+    READY on its output (the probe's generation is not the selector's time), and until then bounds the
+    generation alone."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    start, peak = time.monotonic(), 0.0
+    lines: list[str] = []
+    clock = [time.monotonic()]  # when the limit started: the start, then the READY line
+
+    def read():
+        for line in proc.stdout:
+            if line.strip() == READY:
+                clock[0] = time.monotonic()
+            else:
+                lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    peak = 0.0
     while proc.poll() is None:
         try:
             with open(f"/proc/{proc.pid}/status") as status:
@@ -265,22 +288,23 @@ def watched(command: list[str], limit_s: float, limit_gib: float) -> dict:
         if peak > limit_gib:
             proc.kill()
             proc.wait()
-            return {"stopped": f"> {limit_gib:g} GiB"}
-        if time.monotonic() - start > limit_s:
+            return {"stopped": f"over {limit_gib:g} GiB"}
+        if time.monotonic() - clock[0] > limit_s:
             proc.kill()
             proc.wait()
-            return {"stopped": f"> {limit_s / 60:g} min"}
+            return {"stopped": f"over {limit_s / 60:g} min"}
         time.sleep(0.1)
-    out, err = proc.communicate()
+    reader.join()
+    err = proc.stderr.read()
     if proc.returncode != 0:
         return {"stopped": f"failed: {(err.strip().splitlines() or ['?'])[-1][:80]}"}
-    return json.loads(out.strip().splitlines()[-1])
+    return json.loads(lines[-1])
 
 
 def scaling_table(names: list[str], shapes: list[str], args) -> int:
     print(f"scaling: wall time of one `select` (10% budget) and the process's peak memory (probe included), "
           f"device {args.device}, {torch.get_num_threads()} threads, limits {args.limit_s / 60:g} min and "
-          f"{args.limit_gib:g} GiB per run (probe generation included), load average "
+          f"{args.limit_gib:g} GiB per run (the time after the probe's generation, the memory with it), load average "
           f"{os.getloadavg()[0]:.1f} at the start")
     heads = [f"{s} ({SCALING[s][0]:,} x {SCALING[s][1]}, {SCALING[s][2]} classes)" for s in shapes]
     print(f"| selector | {' | '.join(heads)} | growth exponent in N |")

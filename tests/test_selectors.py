@@ -553,7 +553,11 @@ def test_scaling_cells_stop_a_run_past_its_time_or_memory_limit():
 
     from benchmarks.selector_speed import watched
 
-    assert watched([sys.executable, "-c", "import time; time.sleep(60)"], 1.2, 20.0) == {"stopped": "> 0.02 min"}
+    assert watched([sys.executable, "-c", "import time; time.sleep(60)"], 1.2, 20.0) == {"stopped": "over 0.02 min"}
     grab = "import time; x = bytearray(400 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(60)"
-    assert watched([sys.executable, "-c", grab], 60.0, 0.25) == {"stopped": "> 0.25 GiB"}
+    assert watched([sys.executable, "-c", grab], 60.0, 0.25) == {"stopped": "over 0.25 GiB"}
     assert watched([sys.executable, "-c", "print('{\"seconds\": 1.5}')"], 60.0, 20.0) == {"seconds": 1.5}
+    # the limit starts once the probe is ready: 1 s of generation, then 1 s of selection, within 1.5 s each
+    slow_probe = ("import time; time.sleep(1.0); print('probe ready', flush=True); time.sleep(1.0); "
+                  "print('{\"seconds\": 1.0}')")
+    assert watched([sys.executable, "-c", slow_probe], 1.5, 20.0) == {"seconds": 1.0}

@@ -22,8 +22,11 @@ def error_vectors(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def el2n(probe: Probe) -> torch.Tensor:
-    """EL2N score ‖softmax(z) − onehot(y)‖₂ of every sample, float32 [N]."""
-    return error_vectors(probe.logits, probe.labels).norm(dim=1)
+    """EL2N score ‖softmax(z) − onehot(y)‖₂ of every sample, float32 [N], 64k samples at a time (the error
+    vectors of all samples would be another N x K floats: 5 GB at ImageNet's shape)."""
+    rows = range(0, len(probe.labels), 1 << 16)
+    return torch.cat([error_vectors(probe.logits[at:at + (1 << 16)], probe.labels[at:at + (1 << 16)]).norm(dim=1)
+                      for at in rows]) if len(rows) else torch.zeros(0, device=probe.labels.device)
 
 
 def with_bias(h: torch.Tensor) -> torch.Tensor:
