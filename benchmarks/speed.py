@@ -257,7 +257,7 @@ def selector_times(names: list[str] | None, repeats: int) -> dict:
     print(f"\nselection time, CIFAR-10-shaped probe (N = {N:,}, d = {D}, 10% budget), median of {repeats}:")
     times = {}
     for name in names:
-        seconds, exact = time_selector(name, probe, budget, classes, repeats)
+        seconds, exact, _, _ = time_selector(name, probe, budget, classes, repeats)
         if not exact:
             raise RuntimeError(f"selector {name!r} did not return exactly its budget")
         times[name] = seconds

@@ -19,7 +19,7 @@ from methods.coresets.ccs import stratified
 from methods.coresets.craig import cluster_sizes, facility_location
 from methods.coresets.forgetting import Forgetting
 from methods.coresets.glister import greedy
-from methods.coresets.gradmatch import omp
+from methods.coresets.gradmatch import omp, pursue
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -195,6 +195,59 @@ def test_batched_incremental_omp_matches_a_plain_re_solving_omp():
     assert drops >= 2  # the instances do exercise the drop path
 
 
+def test_gradmatch_returns_the_plain_re_solving_omp_support_of_every_class(probe):
+    """The selector end to end against `reference_omp` on explicitly built per-class atoms e_ic · [1, h_i]:
+    the same samples, in the same order, with the same weights."""
+    budget = 60
+    coreset = registry.build("selector", "gradmatch").select(probe, budget, generator(0), ctx())
+    quota = class_budgets(probe.labels, budget, K)
+    e, hb = error_vectors(probe.logits, probe.labels), with_bias(probe.embeddings)
+    for c in range(K):
+        members = (probe.labels == c).nonzero().squeeze(1)
+        want, want_x, _ = reference_omp((e[members, c:c + 1] * hb[members]).T, quota[c], 0.5)
+        mine = probe.labels[coreset.indices] == c
+        assert coreset.indices[mine].tolist() == members[want].tolist()
+        assert torch.allclose(coreset.weights[mine].double(), want_x, rtol=1e-4)
+
+
+def test_pursuit_equals_the_plain_omp_through_drops_slot_compaction_and_ties(monkeypatch):
+    """`pursue` (slots, inverse Gram updated by rank one, dead slots compacted when they run out) against
+    `reference_omp` on random problems that drop atoms, with no spare slots, so that every drop leads to a
+    compaction. The last two atoms are exact copies of others: a float32 product may rank a copy above its
+    original, so supports are compared up to ties (each atom stands for the first atom equal to it)."""
+    from methods.coresets import gradmatch
+
+    monkeypatch.setattr(gradmatch, "MIN_SPARE", 0)
+    g = generator(21)
+    drops = 0
+    for trial in range(12):
+        m, n, quota = 12 + 4 * (trial % 3), 100 + 10 * trial, 8 * (trial % 4) + 48
+        a = torch.randn(m, n, generator=g)
+        a[:, n - 1], a[:, n - 2] = a[:, 3], a[:, 10]
+        result = pursue(a.T.contiguous(), quota, 0.5)
+        want, want_x, dropped = reference_omp(a, quota, 0.5)
+        first = {n - 1: 3, n - 2: 10}
+        assert [first.get(j, j) for j in result.support.tolist()] == [first.get(j, j) for j in want]
+        assert torch.allclose(result.x, want_x, rtol=1e-5, atol=1e-8)
+        assert result.drops == dropped
+        drops += dropped
+    assert drops >= 10, drops
+
+
+def test_gradmatch_gives_the_same_coreset_with_one_or_two_threads(probe):
+    """Classes run concurrently when torch has more than one thread, each single-threaded: the coreset
+    must not depend on it."""
+    before = torch.get_num_threads()
+    coresets = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        coresets.append(registry.build("selector", "gradmatch").select(probe, 120, generator(0), ctx()))
+        assert torch.get_num_threads() == threads  # restored after the selection
+    torch.set_num_threads(before)
+    assert torch.equal(coresets[0].indices, coresets[1].indices)
+    assert torch.equal(coresets[0].weights, coresets[1].weights)
+
+
 def gradient_error(e, hb, idx, w) -> float:
     """‖sum_S w_i g_i − sum_all g_i‖ / ‖sum_all g_i‖ for the full last-layer gradients g_i = e_i ⊗ [1, h_i]."""
     full = e.T @ hb
@@ -270,6 +323,35 @@ def test_craig_greedy_reaches_1_minus_1_over_e_of_the_brute_force_optimum_and_eq
             plain.append(max(range(n), key=lambda j: (gains[j], -j)))
         assert coverage(sim, picks) == pytest.approx(coverage(sim, plain), rel=1e-6)
     assert worst < 1.0  # some instances are not solved optimally, so the bound is what is tested
+
+
+def plain_greedy(sim: torch.Tensor, k: int) -> list[int]:
+    """Facility-location greedy the obvious way: every candidate's gain recomputed at every step."""
+    best, picks = torch.zeros(len(sim), dtype=sim.dtype), []
+    for _ in range(k):
+        gains = (sim - best[:, None]).clamp(min=0).sum(0)  # column j: the gain of adding j
+        gains[picks] = -1.0
+        j = int(gains.argmax())
+        picks.append(j)
+        best = torch.maximum(best, sim[:, j])
+    return picks
+
+
+def test_craig_selector_reaches_the_plain_greedy_facility_location_value_of_every_class(probe):
+    """The selector end to end against `plain_greedy` on distances of the explicitly built last-layer
+    gradients (float64 cdist, nothing shared with `gradient_distances`): per class, the same facility-location
+    value (up to ties and float32 rounding)."""
+    budget = 90
+    coreset = registry.build("selector", "craig").select(probe, budget, generator(0), ctx())
+    e = error_vectors(probe.logits, probe.labels)
+    explicit = torch.cat([e, (e[:, :, None] * probe.embeddings[:, None, :]).flatten(1)], 1).double()
+    for c, k in enumerate(class_budgets(probe.labels, budget, K)):
+        members = (probe.labels == c).nonzero().squeeze(1)
+        dist = torch.cdist(explicit[members], explicit[members])
+        sim = dist.max() - dist
+        mine = torch.isin(members, coreset.indices).nonzero().squeeze(1)
+        assert len(mine) == k
+        assert coverage(sim, mine.tolist()) == pytest.approx(coverage(sim, plain_greedy(sim, k)), rel=1e-5)
 
 
 def test_craig_weights_are_cluster_sizes_summing_to_the_points_covered(probe):
@@ -380,6 +462,36 @@ def test_glister_lookahead_raises_validation_likelihood_more_than_random_subsets
     assert float(flipped[chosen.indices].float().mean()) < 0.1  # it avoids the flipped labels (30% of all)
 
 
+def plain_glister(probe: Probe, budget: int, eta: float, epsilon: float, rng: torch.Generator) -> list[int]:
+    """GLISTER's stochastic greedy the obvious way (float64): explicit last-layer gradients, and at every
+    step the validation logits recomputed from scratch after one SGD step on the chosen set, then each
+    candidate's gain g_i · sum_v g_v. The same candidate draws as the selector's."""
+    n = len(probe)
+    e = error_vectors(probe.logits, probe.labels).double()
+    grads = (e[:, :, None] * with_bias(probe.embeddings).double()[:, None, :]).flatten(1)  # [N, K (d+1)]
+    hv, yv = with_bias(probe.val.embeddings).double(), probe.val.labels
+    draws = min(n, math.ceil(n / budget * math.log(1.0 / epsilon)))
+    pool, chosen = list(range(n)), []
+    for left in range(n, n - budget, -1):
+        at = torch.unique(torch.randint(left, (draws,), generator=rng)).tolist() if draws < left else range(left)
+        step = grads[chosen].sum(0).reshape(e.shape[1], -1)  # the summed gradient of the chosen set [K, d+1]
+        logits = probe.val.logits.double() - eta * hv @ step.T
+        ev = logits.softmax(1) - F.one_hot(yv, e.shape[1]).double()
+        g_val = (ev[:, :, None] * hv[:, None, :]).flatten(1).sum(0)
+        gains = [float(grads[pool[a]] @ g_val) for a in at]
+        where = list(at)[max(range(len(gains)), key=lambda i: (gains[i], -i))]
+        chosen.append(pool[where])
+        pool[where], pool[left - 1] = pool[left - 1], pool[where]
+    return chosen
+
+
+def test_glister_greedy_equals_a_plain_from_scratch_glister_step_by_step():
+    probe = synthetic_probe(300, 12, 4, seed=8, val=80)
+    for budget, eta in ((30, 0.05), (12, 0.5)):
+        got = greedy(probe, budget, eta, 0.01, generator(3)).tolist()
+        assert got == plain_glister(probe, budget, eta, 0.01, generator(3))
+
+
 def test_glister_greedy_takes_each_sample_once_and_needs_the_validation_probe(probe):
     chosen = greedy(probe, N, 0.05, 0.01, generator(0))  # the whole pool: every sample exactly once
     assert sorted(chosen.tolist()) == list(range(N))
@@ -431,3 +543,21 @@ def test_forgetting_state_round_trips_and_other_selectors_keep_none():
     assert registry.build("selector", "moderate").state_dict() == {}
     with pytest.raises(ValueError, match="keeps no state"):
         registry.build("selector", "moderate").load_state_dict({"events": 1})
+
+
+# -- the benchmark's scaling cells ----------------------------------------------------------------------
+
+
+def test_scaling_cells_stop_a_run_past_its_time_or_memory_limit():
+    import sys
+
+    from benchmarks.selector_speed import watched
+
+    assert watched([sys.executable, "-c", "import time; time.sleep(60)"], 1.2, 20.0) == {"stopped": "over 0.02 min"}
+    grab = "import time; x = bytearray(400 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(60)"
+    assert watched([sys.executable, "-c", grab], 60.0, 0.25) == {"stopped": "over 0.25 GiB"}
+    assert watched([sys.executable, "-c", "print('{\"seconds\": 1.5}')"], 60.0, 20.0) == {"seconds": 1.5}
+    # the limit starts once the probe is ready: 1 s of generation, then 1 s of selection, within 1.5 s each
+    slow_probe = ("import time; time.sleep(1.0); print('probe ready', flush=True); time.sleep(1.0); "
+                  "print('{\"seconds\": 1.0}')")
+    assert watched([sys.executable, "-c", slow_probe], 1.5, 20.0) == {"seconds": 1.0}

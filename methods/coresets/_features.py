@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.training.selection import ClassLayout, Probe
+from harness.training.selection import Probe
 
 
 def error_vectors(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -22,8 +22,11 @@ def error_vectors(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def el2n(probe: Probe) -> torch.Tensor:
-    """EL2N score ‖softmax(z) − onehot(y)‖₂ of every sample, float32 [N]."""
-    return error_vectors(probe.logits, probe.labels).norm(dim=1)
+    """EL2N score ‖softmax(z) − onehot(y)‖₂ of every sample, float32 [N], 64k samples at a time (the error
+    vectors of all samples would be another N x K floats: 5 GB at ImageNet's shape)."""
+    rows = range(0, len(probe.labels), 1 << 16)
+    return torch.cat([error_vectors(probe.logits[at:at + (1 << 16)], probe.labels[at:at + (1 << 16)]).norm(dim=1)
+                      for at in rows]) if len(rows) else torch.zeros(0, device=probe.labels.device)
 
 
 def with_bias(h: torch.Tensor) -> torch.Tensor:
@@ -31,30 +34,24 @@ def with_bias(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.ones(len(h), 1, device=h.device, dtype=torch.float32), h.float()], 1)
 
 
-def class_atoms(probe: Probe, layout: ClassLayout, classes: torch.Tensor) -> torch.Tensor:
-    """Per-class per-gradient features of the given classes, laid out for batched matching pursuit:
-    float32 [len(classes), d+1, n_max], column i of class c = e_ic · [1, h_i] for its i-th member (zero
-    for padding). Transposed so that correlating a batch of residuals with every atom is one batched
-    row-vector product, the fast path on CPUs as well as GPUs."""
-    members, valid = layout.members[classes], layout.valid[classes]
-    flat = members.flatten()
-    e = error_vectors(probe.logits[flat], probe.labels[flat]).view(*members.shape, -1)
-    e = e.gather(2, classes.view(-1, 1, 1).expand(-1, members.shape[1], 1)).squeeze(2) * valid  # [B, n_max]
-    h = probe.embeddings[flat].view(*members.shape, -1)
-    atoms = torch.empty(len(classes), h.shape[2] + 1, members.shape[1], device=h.device)
-    atoms[:, 0] = e
-    torch.mul(h.transpose(1, 2), e.unsqueeze(1), out=atoms[:, 1:])
-    return atoms
-
-
-def gradient_gram(e: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """<g_i, g_j> for the full last-layer gradients of a group of samples, float32 [n, n]."""
-    h = h.float()
-    return (e @ e.T) * (h @ h.T + 1.0)
+CHUNK = 1024  # rows of the distance matrix computed together (their temporaries stay small)
 
 
 def gradient_distances(e: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """Euclidean distances ‖g_i − g_j‖ between the full last-layer gradients of a group, float32 [n, n]."""
-    gram = gradient_gram(e, h)
-    sq = gram.diagonal()
-    return (sq[:, None] + sq[None, :] - 2.0 * gram).clamp_(min=0.0).sqrt_()
+    """Euclidean distances ‖g_i − g_j‖ between the full last-layer gradients of a group, float32 [n, n]:
+    G_ii + G_jj − 2 G_ij from the Gram matrix G (so the diagonal is exactly 0), in place, a block of rows at
+    a time. G is symmetric: a block of rows is computed from the diagonal on and mirrored into the columns
+    below it (about 60% of the multiply-adds at n = 5,000), so the n x n result and one block are the only
+    large allocations."""
+    h = h.float()
+    n = len(h)
+    out = torch.empty(n, n, device=h.device)
+    for at in range(0, n, CHUNK):
+        rows, below = slice(at, at + CHUNK), slice(at + CHUNK, n)
+        block = torch.mm(h[rows], h[at:].T).add_(1.0).mul_(e[rows] @ e[at:].T)
+        out[rows, at:] = block
+        out[below, rows] = block[:, CHUNK:].T
+    sq = out.diagonal().clone()
+    for at in range(0, n, CHUNK):
+        out[at:at + CHUNK].mul_(-2.0).add_(sq[at:at + CHUNK, None]).add_(sq).clamp_(min=0.0).sqrt_()
+    return out

@@ -17,6 +17,7 @@ import torch
 from harness.core.registry import register
 from harness.training.selection import ClassLayout, Coreset, Probe, SelectionContext, Selector, class_budgets
 from methods.coresets._features import error_vectors, gradient_distances
+from methods.coresets._parallel import in_parallel
 
 REFRESH = 32  # stale candidates whose gains are recomputed together
 
@@ -25,17 +26,18 @@ REFRESH = 32  # stale candidates whose gains are recomputed together
 class Craig(Selector):
     def select(self, probe: Probe, budget: int, rng: torch.Generator, ctx: SelectionContext) -> Coreset:
         groups = ClassLayout.of(probe.labels, ctx.num_classes).groups()
+        quota = class_budgets(probe.labels, budget, ctx.num_classes)
+        work = [c for c in range(len(groups)) if quota[c] > 0]
         e = error_vectors(probe.logits, probe.labels)
-        picked, weights = [], []
-        for members, k in zip(groups, class_budgets(probe.labels, budget, ctx.num_classes), strict=True):
-            if k == 0:
-                continue
-            dist = gradient_distances(e[members], probe.embeddings[members])
-            sim = dist.max() - dist
-            del dist
-            chosen = facility_location(sim, k)
-            picked.append(members[chosen])
-            weights.append(cluster_sizes(sim, chosen).float())
+
+        def one(c: int):
+            members = groups[c]
+            sim = gradient_distances(e[members], probe.embeddings[members])
+            torch.sub(sim.max(), sim, out=sim)  # similarity max ‖g − g'‖ − ‖g_i − g_j‖, in place
+            chosen = facility_location(sim, quota[c])
+            return members[chosen], cluster_sizes(sim, chosen).float()
+
+        picked, weights = zip(*in_parallel(one, work, probe.embeddings.device), strict=True)
         return Coreset(probe.indices[torch.cat(picked)], torch.cat(weights))
 
 
@@ -47,21 +49,22 @@ def facility_location(sim: torch.Tensor, k: int) -> torch.Tensor:
     n = sim.shape[0]
     cover = torch.zeros(n, dtype=sim.dtype, device=sim.device)
     bound = sim.sum(1)  # exact gains at S = {}
-    taken = torch.zeros(n, dtype=torch.bool, device=sim.device)
+    rows = torch.empty(min(REFRESH, n), n, dtype=sim.dtype, device=sim.device)
     picks = []
     for _ in range(k):
         while True:
-            top = torch.topk(bound.masked_fill(taken, float("-inf")), min(REFRESH + 1, n - len(picks)))
+            top = torch.topk(bound, min(REFRESH + 1, n - len(picks)))
             cand = top.indices[:REFRESH]
-            gains = (sim[cand] - cover).clamp_(min=0).sum(1)
+            fresh = torch.index_select(sim, 0, cand, out=rows[:len(cand)])
+            gains = fresh.sub_(cover).clamp_(min=0).sum(1)
             bound[cand] = gains
             best = int(gains.argmax())
             if len(top.values) <= REFRESH or bool(gains[best] >= top.values[REFRESH]):
                 break
         j = int(cand[best])
         picks.append(j)
-        taken[j] = True
-        cover = torch.maximum(cover, sim[j])
+        bound[j] = float("-inf")  # taken
+        torch.maximum(cover, sim[j], out=cover)
     return torch.tensor(picks, dtype=torch.long, device=sim.device)
 
 

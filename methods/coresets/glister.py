@@ -39,27 +39,35 @@ class Glister(Selector):
 
 
 def greedy(probe: Probe, budget: int, eta: float, epsilon: float, rng: torch.Generator) -> torch.Tensor:
-    """Positions (into the probe) of the `budget` samples chosen by stochastic greedy, in order."""
+    """Positions (into the probe) of the `budget` samples chosen by stochastic greedy, in order. A step is
+    two passes over the validation embeddings (the summed validation gradient at the current lookahead
+    logits, and the logit move of the chosen sample) and a few products with the candidates' rows. The
+    validation logits are kept transposed, [K, V], so that the softmax reduces across K contiguous rows."""
     n = len(probe)
     e, hb = error_vectors(probe.logits, probe.labels), with_bias(probe.embeddings)
-    z_val = probe.val.logits.float().clone()
-    hb_val, y_val = with_bias(probe.val.embeddings), probe.val.labels
-    rows = torch.arange(len(y_val), device=y_val.device)
+    z_val = probe.val.logits.float().T.contiguous()
+    hb_val = with_bias(probe.val.embeddings)
+    onehot = torch.zeros_like(z_val).scatter_(0, probe.val.labels[None, :], 1.0)
     draws = min(n, math.ceil(n / budget * math.log(1.0 / epsilon)))
     pool = torch.arange(n)  # the not-yet-chosen samples are pool[:left]
     chosen = []
     for left in range(n, n - budget, -1):
         at = torch.unique(torch.randint(left, (draws,), generator=rng)) if draws < left else torch.arange(left)
         cand = pool[at].to(e.device)
-        e_val = z_val.softmax(1)
-        e_val[rows, y_val] -= 1.0
+        e_val = softmax_columns(z_val).sub_(onehot)  # [K, V]
         if e.shape[1] <= len(cand):  # summed validation gradient [K, d+1], then g_i · ĝ_val per candidate
-            gains = ((e[cand] @ (e_val.T @ hb_val)) * hb[cand]).sum(1)
+            gains = ((e[cand] @ (e_val @ hb_val)) * hb[cand]).sum(1)
         else:  # cheaper with many classes: sum_v (e_i · e_v)(hb_i · hb_v)
-            gains = ((e[cand] @ e_val.T) * (hb[cand] @ hb_val.T)).sum(1)
+            gains = ((e[cand] @ e_val) * (hb[cand] @ hb_val.T)).sum(1)
         best = int(gains.argmax())
         j, where = int(cand[best]), int(at[best])
         chosen.append(j)
-        z_val -= eta * torch.outer(hb_val @ hb[j], e[j])
+        z_val.addr_(e[j], torch.mv(hb_val, hb[j]), alpha=-eta)
         pool[where], pool[left - 1] = pool[left - 1].item(), j  # j leaves the live part
     return torch.tensor(chosen, dtype=torch.long, device=probe.indices.device)
+
+
+def softmax_columns(z: torch.Tensor) -> torch.Tensor:
+    """softmax(z) along dim 0, a new tensor (z [K, V]: the reductions run across K contiguous rows)."""
+    p = (z - torch.amax(z, 0)).exp_()
+    return p.div_(p.sum(0))
