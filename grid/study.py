@@ -72,14 +72,17 @@ class Declaration:
     paper: str | None = None  # the paper's table (results.csv) whose numbers stand beside the cells
     at_scale: dict = field(default_factory=dict)  # scale -> bindings only runs at that scale get
     notes: tuple = ()  # lines under the table
+    sections: tuple = ()  # axes whose values make one section of the table each
+    exclude: tuple = ()  # grid cells left out: each a dict of axis -> value (or label)
 
 
 @gin.configurable("study")
 def _declare(grid=gin.REQUIRED, title="", name=None, dataset="cifar10", model="resnet18", method="swast_cut",
              fixed=None, baseline=None, rows=(), columns=(), metric="test_accuracy", seeds=None, plot=None,
-             paper=None, at_scale=None, notes=()) -> Declaration:
+             paper=None, at_scale=None, notes=(), sections=(), exclude=()) -> Declaration:
     return Declaration(grid, title, name, dataset, model, method, dict(fixed or {}), baseline, tuple(rows),
-                       tuple(columns), metric, seeds, plot, paper, dict(at_scale or {}), tuple(notes))
+                       tuple(columns), metric, seeds, plot, paper, dict(at_scale or {}), tuple(notes), tuple(sections),
+                       tuple(exclude))
 
 
 @dataclass(frozen=True)
@@ -128,15 +131,18 @@ class Study(Suite):
         self.seeds = d.seeds
         self.axes = [_axis(self.name, name, values) for name, values in _mapping(self.name, "grid", d.grid).items()]
         names = [a.name for a in self.axes]
-        for kind, listed in (("rows", d.rows), ("columns", d.columns)):
+        for kind, listed in (("rows", d.rows), ("columns", d.columns), ("sections", d.sections),
+                             *((f"exclude[{i}]", _mapping(self.name, f"exclude[{i}]", c)) for i, c in
+                               enumerate(d.exclude))):
             for name in listed:
                 if name not in names:
                     raise ConfigError(f"study {self.name}: study.{kind} names {name!r}, which is not an axis of "
                                       f"study.grid ({', '.join(names)})")
-        unplaced = [a.name for a in self.axes if len(a.labels) > 1 and a.name not in (*d.rows, *d.columns)]
+        unplaced = [a.name for a in self.axes if len(a.labels) > 1 and a.name not in (*d.rows, *d.columns,
+                                                                                        *d.sections)]
         if unplaced:
-            raise ConfigError(f"study {self.name}: axis {unplaced[0]!r} has several values but is in neither "
-                              "study.rows nor study.columns")
+            raise ConfigError(f"study {self.name}: axis {unplaced[0]!r} has several values but is in none of "
+                              "study.rows, study.columns and study.sections")
         if d.plot is not None and d.plot not in names:
             raise ConfigError(f"study {self.name}: study.plot names {d.plot!r}, which is not an axis of study.grid")
         metrics = records.columns(records.RunMetrics)
@@ -154,6 +160,8 @@ class Study(Suite):
         """Every cell of the grid: the index of its value on each axis, and its run and its baseline's."""
         out = []
         for choice in itertools.product(*(range(len(a.labels)) for a in self.axes)):
+            if any(self._matches(choice, condition) for condition in self.d.exclude):
+                continue
             settings = self._settings(choice)
             baseline = None
             if self.d.baseline is not None:
@@ -162,14 +170,22 @@ class Study(Suite):
             out.append((choice, GridCell(self._run(settings, scale), baseline)))
         return out
 
-    def cells(self, scale: str) -> dict[tuple[tuple[str, ...], tuple[str, ...]], GridCell]:
-        """(row labels, column labels) -> the cell's run and its baseline's."""
+    def cells(self, scale: str) -> dict[tuple[tuple[str, ...], ...], GridCell]:
+        """(section labels, row labels, column labels) -> the cell's run and its baseline's."""
         out = {}
         for choice, cell in self.grid(scale):
             labels = self._labels(choice)
-            out[(tuple(labels[n] for n in self._ordered(self.d.rows)),
-                 tuple(labels[n] for n in self._ordered(self.d.columns)))] = cell
+            out[tuple(tuple(labels[n] for n in self._ordered(names))
+                      for names in (self.d.sections, self.d.rows, self.d.columns))] = cell
         return out
+
+    def _matches(self, choice: tuple[int, ...], condition: dict) -> bool:
+        """Whether the grid cell `choice` has each of `condition`'s values (or labels)."""
+        for axis, i in zip(self.axes, choice, strict=True):
+            if axis.name in condition and condition[axis.name] not in (axis.labels[i],
+                                                                       axis.settings[i].get(axis.name, axis.labels[i])):
+                return False
+        return True
 
     def _labels(self, choice: tuple[int, ...]) -> dict[str, str]:
         return {a.name: a.labels[i] for a, i in zip(self.axes, choice, strict=True)}
@@ -205,53 +221,70 @@ class Study(Suite):
         planned = self._parsed(scale, seeds)
         paper = load_paper(self.d.paper) if self.d.paper else None
         cells = self.cells(scale)
-        rows = list(dict.fromkeys(r for r, _ in cells))
-        columns = list(dict.fromkeys(c for _, c in cells))
-        # a baseline column when each row compares all its cells with one baseline run (one run key)
-        row_baselines = {row: {planned[(cells[(row, c)].baseline, 0)].key: cells[(row, c)].baseline for c in columns}
-                         for row in rows} if self.d.baseline is not None else {}
-        baseline_column = bool(row_baselines) and all(len(b) == 1 for b in row_baselines.values())
-        names = [", ".join(self._shown(self.d.columns, c, planned[(cells[(rows[0], c)].run, 0)].spec))
-                 for c in columns] or ["all"]
-        section = Section(self._columns_title(), names + ([self._baseline_header()] if baseline_column else []),
-                          baseline=len(names) if baseline_column else None)
-        shown_runs = set()
-        for row in rows:
-            runs = tuple(planned[(cells[(row, c)].run, 0)].key for c in columns)
-            if runs in shown_runs:  # at smoke scale, ResNet-101 stands in as ResNet-18: the same runs again
-                continue
-            shown_runs.add(runs)
-            shown = []
-            for column in columns:
-                grid_cell = cells[(row, column)]
-                cell = _cell(values(grid_cell.run), self._paper(paper, planned, grid_cell.run, scale))
-                if cell.paper is not None and grid_cell.baseline is not None and not baseline_column:
-                    base = self._paper(paper, planned, grid_cell.baseline, scale)  # no column shows it
-                    cell.paper = None if base is None else cell.paper - base
-                if grid_cell.baseline is not None:
-                    ours, base = values(grid_cell.run), values(grid_cell.baseline)
-                    difference = paired([ours[s] - base[s] for s in ours if s in base])
-                    if difference is not None:
-                        cell.delta = difference.mean
-                        cell.interval = (difference.low, difference.high) if difference.low is not None else None
-                shown.append(cell)
-            if baseline_column:
-                (base,) = row_baselines[row].values()
-                shown.append(_cell(values(base), self._paper(paper, planned, base, scale)))
-            mark_row(shown, section.baseline)
-            spec = planned[(cells[(row, columns[0])].run, 0)].spec
-            section.rows.append((self._shown(self.d.rows, row, spec) or [method_label(self.d.method)], shown))
-        metric = self.d.metric.replace("_", " ")
-        compared = self.d.baseline is not None
-        legend = LEGEND.format(metric=metric, s="{s}", compared=COMPARED if compared else "",
+        sections = [self._section(section, cells, planned, values, paper, scale)
+                    for section in dict.fromkeys(key[0] for key in cells)]
+        baseline_column = any(s.baseline is not None for s in sections)
+        legend = LEGEND.format(metric=self.d.metric.replace("_", " "), s="{s}",
+                               compared=COMPARED if self.d.baseline is not None else "",
                                paper="" if paper is None else " / the paper's number" if baseline_column or
                                self.d.baseline is None else " / the paper's difference to the baseline",
                                apart=" (the baseline apart)" if baseline_column else "")
         notes = [*self.d.notes, f"Study file: {self.path.name}." + (f" Baseline: {self._baseline_text()}."
                                                                      if self.d.baseline else "")]
+        if scale == "smoke" and paper is not None:
+            notes.append("Smoke scale: digits stands in for the paper's rows; the paper's numbers shown are those of "
+                         "ResNet-18 on CIFAR-10.")
         return Table(self.name, f"{self.title} ({', '.join([f'{scale} scale', *self._shared_setting(planned)])}).",
-                     [_header(n) for n in self._ordered(self.d.rows)] or ["Method"], [section], seeds, notes,
+                     [_header(n) for n in self._ordered(self.d.rows)] or ["Method"], sections, seeds, notes,
                      legend=legend)
+
+    def _section(self, section: tuple[str, ...], cells: dict, planned: dict, values, paper, scale: str) -> Section:
+        here = {(row, column): cell for (s, row, column), cell in cells.items() if s == section}
+        rows = list(dict.fromkeys(r for r, _ in here))
+        columns = list(dict.fromkeys(c for _, c in here))
+        # a baseline column when each row compares all its cells with one baseline run (one run key)
+        row_baselines = {row: {planned[(cell.baseline, 0)].key: cell.baseline for (r, _), cell in here.items()
+                               if r == row} for row in rows} if self.d.baseline is not None else {}
+        baseline_column = bool(row_baselines) and all(len(b) == 1 for b in row_baselines.values())
+        first = {c: next(cell for (_, column), cell in here.items() if column == c) for c in columns}
+        names = [", ".join(self._shown(self.d.columns, c, planned[(first[c].run, 0)].spec)) for c in columns]
+        out = Section(", ".join(section) or self._columns_title(),
+                      (names or ["all"]) + ([self._baseline_header()] if baseline_column else []),
+                      baseline=len(names) if baseline_column else None)
+        shown_runs = set()
+        for row in rows:
+            runs = tuple(planned[(here[(row, c)].run, 0)].key if (row, c) in here else None for c in columns)
+            if runs in shown_runs:  # at smoke scale, ResNet-101 stands in as ResNet-18: the same runs again
+                continue
+            shown_runs.add(runs)
+            shown = [self._cell(here.get((row, column)), planned, values, paper, scale, baseline_column)
+                     for column in columns]
+            if baseline_column:
+                (base,) = row_baselines[row].values()
+                shown.append(_cell(values(base), self._paper(paper, planned, base, scale)))
+            mark_row(shown, out.baseline)
+            spec = planned[(next(cell for (r, _), cell in here.items() if r == row).run, 0)].spec
+            out.rows.append((self._shown(self.d.rows, row, spec) or [method_label(self.d.method)], shown))
+        return out
+
+    def _cell(self, grid_cell: GridCell | None, planned: dict, values, paper, scale: str,
+              baseline_column: bool) -> Cell:
+        """A cell's mean ± std over seeds, its difference to its baseline paired by seed, the paper's number
+        (or, where no column shows the baseline's, the paper's difference to it)."""
+        if grid_cell is None:  # excluded
+            return Cell(mean=None)
+        cell = _cell(values(grid_cell.run), self._paper(paper, planned, grid_cell.run, scale))
+        if grid_cell.baseline is None:
+            return cell
+        if cell.paper is not None and not baseline_column:
+            base = self._paper(paper, planned, grid_cell.baseline, scale)
+            cell.paper = None if base is None else cell.paper - base
+        ours, base = values(grid_cell.run), values(grid_cell.baseline)
+        difference = paired([ours[s] - base[s] for s in ours if s in base])
+        if difference is not None:
+            cell.delta = difference.mean
+            cell.interval = (difference.low, difference.high) if difference.low is not None else None
+        return cell
 
     def _shared_setting(self, planned: dict) -> list[str]:
         """The dataset and the model, where every run has the same."""

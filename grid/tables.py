@@ -151,7 +151,11 @@ def _tex_escape(text: str) -> str:
 
 def _latex_legend(table: Table) -> str:
     if table.legend:
-        return _tex_escape(table.legend.replace("{s}", str(table.seeds)).replace("`", "")).replace("±", "$\\pm$")
+        text = _tex_escape(table.legend.replace("{s}", str(table.seeds)).replace("`", ""))
+        for markdown, latex in (("±", "$\\pm$"), (SIGNIFICANT, "$^{\\dagger}$"), ("**Bold**", "\\textcolor{red}{Red}"),
+                                ("\\_italic\\_", "\\textcolor{blue}{blue}")):
+            text = text.replace(markdown, latex)
+        return text
     return (f"Mean$_{{\\pm\\mathrm{{std}}}}$ over {table.seeds} seeds, (difference to the row's baseline), /paper's "
             "number. \\textcolor{red}{Red}: best in the row, \\textcolor{blue}{blue}: runner-up (the baseline apart).")
 

@@ -190,7 +190,7 @@ def test_a_plugin_selector_runs_table5_as_a_variant_through_slurm(slurm_cluster,
 def test_a_study_file_declares_its_grid_baselines_rows_and_columns(tmp_path):
     study = load(study_file(tmp_path))
     cells = study.cells("smoke")
-    assert sorted(cells) == [((s,), (r,)) for s in ("EL2N", "random") for r in ("50%", "90%")]
+    assert sorted(cells) == [((), (s,), (r,)) for s in ("EL2N", "random") for r in ("50%", "90%")]
     planned = study.plan("smoke", 2)
     # 4 SWaST-cut cells and, since coreset-only does not read the prune rate, one baseline per selector
     assert len(planned) == (4 + 2) * 2
@@ -200,7 +200,7 @@ def test_a_study_file_declares_its_grid_baselines_rows_and_columns(tmp_path):
 
 @pytest.mark.parametrize("line, message", [
     ("study.rows = ['selector', 'lr']", "study.rows names 'lr', which is not an axis"),
-    ("study.columns = []", "axis 'prune_rate' has several values but is in neither"),
+    ("study.columns = []", "axis 'prune_rate' has several values but is in none of study.rows"),
     ("study.metric = 'accuracy'", "unknown metric 'accuracy'; recorded metrics: test_accuracy"),
     ("study.grid = {'selector': 'random'}", "must be a list of values or a dict of labelled binding sets"),
     ("study.plot = 'epochs'", "study.plot names 'epochs'"),
@@ -254,7 +254,7 @@ def test_paired_intervals_and_marks_match_an_independent_computation(tmp_path):
 
     markdown, latex = to_markdown(table), to_latex(table)
     assert markdown.count("†") == 2 + 1 and "Student's t" in markdown  # two marks and the legend
-    assert latex.count("$^{\\dagger}$") == 2
+    assert latex.count("$^{\\dagger}$") == 2 + 1  # and the legend
 
 
 def test_paired_matches_scipy_and_has_no_interval_for_one_pair():
@@ -281,7 +281,7 @@ def test_a_study_in_a_temporary_folder_plans_runs_collects_and_plots(tmp_path, c
     study = load(path)
     keys = study.keys("smoke", 2)
     table = (tmp_path / "results" / "tables" / "small.md").read_text()
-    for (row, column), cell in study.cells("smoke").items():
+    for (_, row, column), cell in study.cells("smoke").items():
         values = [results[keys[(cell.run, s)]]["metrics"]["test_accuracy"] for s in range(2)]
         line = next(line for line in table.splitlines() if line.startswith(f"| {row[0]} "))
         index = ["90%", "50%"].index(column[0])
