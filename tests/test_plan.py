@@ -1,11 +1,12 @@
 """Planning a suite: each run is parsed once and its seeds derived from that parse, exactly as parsing each
 seed would give (keys, specs, whole configurations)."""
 
+import json
 import random
 
 import pytest
 
-from benchmarks.__main__ import suites
+from benchmarks.__main__ import main, suites
 from grid.suite import Run, Suite
 from harness import config
 
@@ -41,3 +42,37 @@ def test_a_seed_that_reaches_another_parameter_is_parsed_per_seed():
     keys = SeededData().keys("smoke", 3)
     assert keys == {(run, seed): real_parse(run, seed).key for seed in range(3)}
     assert len(set(keys.values())) == 3
+
+
+def test_plan_prints_the_compute_and_a_time_assumed_from_the_papers_table2(tmp_path, capsys):
+    from grid import compute
+
+    assert main(["plan", "table2", "--executor", "local", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    total = sum(compute.count(suites()["table2"].plan("smoke", 5)).flops.values())
+    assert f"compute: 15 runs to go, {compute.si(total)}FLOPs of training (analytic" in out
+    assert "time: about " in out and "an A100's, assumed from the paper's Table 2" in out and "took 2191 s" in out
+    assert "  resnet18 on digits " in out
+    assert not list(tmp_path.rglob("*"))
+
+
+@pytest.mark.slow
+def test_plan_counts_what_finished_runs_record_and_times_the_rest_at_their_rate(tmp_path, capsys):
+    """Table 2 at smoke scale, one seed: its analytic FLOPs against the sum of the runs' `train_flops`; then
+    the plan for two seeds times the three to go at the rate the three finished ones measured."""
+    from grid import compute
+
+    args = ["--executor", "debug", "--results", str(tmp_path)]
+    assert main(["run", "table2", "--seeds", "1", "--wait", *args]) == 0
+    recorded = [r["metrics"]["train_flops"] for r in
+                (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/result.json"))]
+    planned = suites()["table2"].plan("smoke", 1)
+    counted = compute.count(planned)
+    assert len(recorded) == 3 and not counted.unknown
+    assert sum(counted.flops.values()) == pytest.approx(sum(recorded), rel=0.05)
+    assert sum(counted.flops.values()) == pytest.approx(sum(recorded), rel=1e-9)  # in fact, exactly
+    capsys.readouterr()
+    assert main(["plan", "table2", "--seeds", "2", *args]) == 0
+    out = capsys.readouterr().out
+    assert "compute: 3 runs to go" in out and "A100" not in out
+    assert "(measured: train_flops / time of 3 finished run(s) of this plan)" in out
