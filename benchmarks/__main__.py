@@ -180,7 +180,9 @@ def _estimate(planned, runs_root: Path, todo: set[str], cost) -> str:
     lines = [f"compute: {len(todo)} runs to go, {compute.si(sum(g.flops for g in groups))}FLOPs of training "
              "(analytic: steps x sparse FLOPs, probe and recording passes; a FLOP is a multiply-accumulate)" +
              (f"; {len(unknown)} runs not counted: {cost.unknown[unknown[0]]}" if unknown else "")]
-    assumed = compute.paper_rate() if any(g.rate == compute.paper_rate() for g in groups) else None
+    if not groups:
+        return lines[0]
+    assumed = next((g.rate for g in groups if g.rate.assumed), None)
     lines.append(f"time: about {compute.duration(sum(g.seconds for g in groups))} of device time, one run at a time" +
                  (f"; where no run of the model and dataset has finished, at {compute.si(assumed.flops_per_s)}FLOP/s "
                   f"({assumed.basis})" if assumed else ""))

@@ -76,3 +76,23 @@ def test_plan_counts_what_finished_runs_record_and_times_the_rest_at_their_rate(
     out = capsys.readouterr().out
     assert "compute: 3 runs to go" in out and "A100" not in out
     assert "(measured: train_flops / time of 3 finished run(s) of this plan)" in out
+
+
+def test_runs_whose_flops_cannot_be_counted_are_named_not_guessed(tmp_path):
+    from benchmarks.__main__ import _estimate
+    from grid import compute
+
+    class Elsewhere(Suite):
+        name = "elsewhere"
+
+        def runs(self, scale):
+            return [Run(("gin/digits/coreset_only.gin",),
+                        ("experiment.dataset = 'folder'", f"data_root = {str(tmp_path / 'none')!r}"))]
+
+    planned = Elsewhere().plan("smoke", 2)
+    cost = compute.count(planned)
+    line = _estimate(planned, tmp_path, {p.key for p in planned}, cost)
+    assert line.startswith("compute: 2 runs to go, 0 FLOPs of training") and "\n" not in line
+    assert line.endswith("; 2 runs not counted: folder: no train or test folder under "
+                         f"{str(tmp_path / 'none')!r}; expected {tmp_path / 'none'}/train/<class>/<images> and "
+                         f"{tmp_path / 'none'}/test/<class>/<images>")
