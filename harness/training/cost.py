@@ -77,17 +77,13 @@ class Cost:
         return self.training + self.probe + self.recording
 
 
-def run_flops(cfg: RunConfig) -> Cost:
-    """The training FLOPs `cfg` would record (see the module docstring); the same for every seed, so seeds
-    of one configuration are computed once."""
-    text = SEED_LINE.sub("", cfg.text)
-    return _cost(text + cfg.runtime.data_root + str(cfg.runtime.cache_dir), cfg)
-
-
 _COSTS: dict[str, Cost] = {}
 
 
-def _cost(key: str, cfg: RunConfig) -> Cost:
+def run_flops(cfg: RunConfig) -> Cost:
+    """The training FLOPs `cfg` would record (see the module docstring); the same for every seed, so seeds
+    of one configuration are computed once."""
+    key = SEED_LINE.sub("", cfg.text) + cfg.runtime.data_root + str(cfg.runtime.cache_dir)
     if key not in _COSTS:
         _COSTS[key] = _compute(cfg)
     return _COSTS[key]
