@@ -36,7 +36,7 @@ from harness.core.threads import torch_threads
 from harness.data import loading
 from harness.training.flops import layer_flops, sparse_flops
 from harness.training.pruning import Pruner
-from harness.training.schedule import Schedule, batch_bounds, plan
+from harness.training.schedule import batch_bounds, plan
 from harness.training.selection import coreset_budget
 from harness.training.sparsity import Layout, budget_groups, layer_targets
 
@@ -104,19 +104,20 @@ def _compute(cfg: RunConfig) -> Cost:
     train_f = [sparse_flops(dense, pruner.planned_train_density(d)) for d in (0, *changes)]  # per segment
     f_dense = float(sum(dense.values()))
     starts = pruner.clock.starts  # optimizer steps before each epoch
+    samples = [0, *(budget if schedule.on_coreset(t) else data.num_train for t in range(1, schedule.epochs + 1))]
     training = 0.0
     for t in range(1, schedule.epochs + 1):
         first, last = starts[t - 1], starts[t]
         if first == last:
             continue
-        bounds = _bounds(_samples(schedule, t, data.num_train, budget), cfg.train.batch_size)
+        bounds = _bounds(samples[t], cfg.train.batch_size)
         inside = changes[bisect.bisect_right(changes, first):bisect.bisect_left(changes, last)]
         for a, b in zip((first, *inside), (*inside, last), strict=True):
             f = train_f[bisect.bisect_right(changes, a)]
             training += 3.0 * f * (bounds[b - first] - bounds[a - first])
     for step in pruner.dense_gradient_steps():  # the backward's weight gradient at f_D instead of f_S
         t = bisect.bisect_right(starts, step)
-        bounds = _bounds(_samples(schedule, t, data.num_train, budget), cfg.train.batch_size)
+        bounds = _bounds(samples[t], cfg.train.batch_size)
         offset = step - starts[t - 1]
         f = train_f[bisect.bisect_right(changes, step)]
         training += (f_dense - f) * (bounds[offset + 1] - bounds[offset])
@@ -131,10 +132,6 @@ def _compute(cfg: RunConfig) -> Cost:
         if preserves and (cfg.preservation.record == "train" or not probed):
             recording += f * budget
     return Cost(training, probe, recording, schedule.total_steps, 3.0 * f_dense * data.num_train * schedule.epochs)
-
-
-def _samples(schedule: Schedule, epoch: int, num_train: int, budget: int) -> int:
-    return budget if schedule.on_coreset(epoch) else num_train
 
 
 @functools.cache
