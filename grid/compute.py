@@ -57,7 +57,7 @@ def count(planned: Iterable[Planned]) -> SuiteCost:
         try:
             cost.flops[p.key] = run_flops(p.config or config.parse(list(p.files), list(p.bindings))).total
         except (NotImplementedError, ConfigError, OSError) as e:
-            cost.unknown[p.key] = getattr(e, "message", None) or str(e).splitlines()[0]
+            cost.unknown[p.key] = getattr(e, "message", None) or (str(e).splitlines() or [type(e).__name__])[0]
     return cost
 
 
