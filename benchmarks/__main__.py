@@ -181,20 +181,26 @@ def cmd_list(args) -> int:
 
 
 def cmd_plan(args) -> int:
+    from grid import compute
     from grid.launch import Ledger, run_state
 
     suite = _suite(args)
     planned = suite.plan(args.scale, args.seeds)
     runs_root, jobs_folder, *_ = _paths(args, suite)
-    states = Counter(run_state(runs_root, p.key) for p in planned)
+    state_of = {p.key: run_state(runs_root, p.key) for p in planned}
+    states = Counter(state_of.values())
     held = Ledger(jobs_folder).live_keys()
+    cost = compute.count(planned)
     print(f"{suite.title}: {len(planned)} runs at {args.scale} scale, {args.seeds} seeds")
     cells = Counter((p.spec["dataset"], p.spec["model"], p.spec["method"]) for p in planned)
-    for (dataset, model, method), n in sorted(cells.items()):
-        print(f"  {dataset:13s} {model:10s} {method:13s} {n:4d} runs")
+    flops = compute.by_cell(planned, cost)
+    widths = [max(13, *(len(cell[i]) for cell in cells)) for i in range(3)]
+    for cell, n in sorted(cells.items()):
+        names = " ".join(f"{name:{width}s}" for name, width in zip(cell, widths, strict=True))
+        print(f"  {names} {n:4d} runs {compute.si(flops[cell]):>7s}FLOPs")
     print("state: " + ", ".join(f"{states[s]} {s}" for s in ("done", "failed", "started", "missing")) +
           f"; {len(held)} held by live jobs")
-    print(_estimate(planned, runs_root, states))
+    print(_estimate(planned, runs_root, {k for k, state in state_of.items() if state != "done"}, cost))
     kind = _kind(args)
     profile = _profile(args)
     todo = len(planned) - states["done"]
@@ -202,16 +208,30 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def _estimate(planned, runs_root: Path, states: Counter) -> str:
-    from grid.collection import collect
+def _estimate(planned, runs_root: Path, todo: set[str], cost) -> str:
+    """The compute line (the analytic training FLOPs of the runs to go, keys `todo`) and the time lines (per
+    model and dataset, at the rate measured on finished runs, or assumed from the paper's Table 2, said which)."""
+    from grid import compute
 
-    finished = collect(runs_root, [p.key for p in planned]).ok
-    todo = len(planned) - states["done"]
-    if finished.empty:
-        return f"compute: {todo} runs to go; no finished run of this suite yet to estimate their time from"
-    per_run = finished["time_s"].mean()
-    return (f"compute: {todo} runs to go, about {todo * per_run / 3600:.2f} device-hours "
-            f"(mean {per_run:.1f} s per finished run of this suite, {len(finished)} finished)")
+    if not todo:
+        return f"compute: nothing to go; the {len(planned)} runs took {compute.si(sum(cost.flops.values()))}FLOPs"
+    groups = compute.groups(planned, cost, todo, runs_root)
+    unknown = [k for k in todo if k in cost.unknown]
+    lines = [f"compute: {len(todo)} runs to go, {compute.si(sum(g.flops for g in groups))}FLOPs of training "
+             "(analytic: steps x sparse FLOPs, probe and recording passes; a FLOP is a multiply-accumulate)" +
+             (f"; {len(unknown)} runs not counted: {cost.unknown[unknown[0]]}" if unknown else "")]
+    if not groups:
+        return lines[0]
+    assumed = next((g.rate for g in groups if g.rate.assumed), None)
+    lines.append(f"time: about {compute.duration(sum(g.seconds for g in groups))} of device time, one run at a time" +
+                 (f"; where no run of the model and dataset has finished, at {compute.si(assumed.flops_per_s)}FLOP/s "
+                  f"({assumed.basis})" if assumed else ""))
+    width = max(len(f"{g.model} on {g.dataset}") for g in groups)
+    for g in groups:
+        rate = "" if g.rate == assumed else f" at {compute.si(g.rate.flops_per_s)}FLOP/s ({g.rate.basis})"
+        lines.append(f"  {g.model + ' on ' + g.dataset:{width}s} {g.runs:4d} runs {compute.si(g.flops):>7s}FLOPs "
+                     f"{compute.duration(g.seconds):>9s}{rate}")
+    return "\n".join(lines)
 
 
 def _sending(kind: str, profile, todo: int, concurrency: int) -> str:

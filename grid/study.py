@@ -74,15 +74,16 @@ class Declaration:
     notes: tuple = ()  # lines under the table
     sections: tuple = ()  # axes whose values make one section of the table each
     exclude: tuple = ()  # grid cells left out: each a dict of axis -> value (or label)
+    scales: tuple = ALL_SCALES  # the scales it runs at
 
 
 @gin.configurable("study")
 def _declare(grid=gin.REQUIRED, title="", name=None, dataset="cifar10", model="resnet18", method="swast_cut",
              fixed=None, baseline=None, rows=(), columns=(), metric="test_accuracy", seeds=None, plot=None,
-             paper=None, at_scale=None, notes=(), sections=(), exclude=()) -> Declaration:
+             paper=None, at_scale=None, notes=(), sections=(), exclude=(), scales=ALL_SCALES) -> Declaration:
     return Declaration(grid, title, name, dataset, model, method, dict(fixed or {}), baseline, tuple(rows),
                        tuple(columns), metric, seeds, plot, paper, dict(at_scale or {}), tuple(notes), tuple(sections),
-                       tuple(exclude))
+                       tuple(exclude), tuple(scales))
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,6 @@ def load(path: str | Path) -> Study:
 
 
 class Study(Suite):
-    scales = ALL_SCALES
-
     def __init__(self, path: Path, declaration: Declaration, imports: tuple[str, ...] = ()):
         d = declaration
         self.path, self.d, self.imports = path, d, imports
@@ -150,9 +149,12 @@ class Study(Suite):
             raise ConfigError(f"study {self.name}: unknown metric {d.metric!r}; recorded metrics: {', '.join(metrics)}")
         _mapping(self.name, "fixed", d.fixed)
         _mapping(self.name, "baseline", d.baseline or {})
-        for scale in _mapping(self.name, "at_scale", d.at_scale):
-            if scale not in ALL_SCALES:
-                raise ConfigError(f"study {self.name}: study.at_scale has unknown scale {scale!r}")
+        for what, listed in (("at_scale", _mapping(self.name, "at_scale", d.at_scale)), ("scales", d.scales)):
+            for scale in listed:
+                if scale not in ALL_SCALES:
+                    raise ConfigError(f"study {self.name}: study.{what} has unknown scale {scale!r}; scales are "
+                                      f"{', '.join(ALL_SCALES)}")
+        self.scales = d.scales
 
     # the grid
 
@@ -318,12 +320,22 @@ class Study(Suite):
     def _baseline_text(self) -> str:
         return ", ".join(f"{k} {'unset' if v is None else repr(v)}" for k, v in self.d.baseline.items())
 
+    def _compared_columns(self) -> list[str]:
+        """The paper's columns a cell is matched on: the parts and what the study binds (the rest, such as the
+        selector digits uses at smoke scale, is the paper's own)."""
+        bound = {*PARTS, *self.d.fixed, *(self.d.baseline or {})}
+        for axis in self.axes:
+            bound.add(axis.name)
+            bound.update(name for settings in axis.settings for name in settings)
+        return [c for c in PAPER_COLUMNS if c in bound]
+
     def _paper(self, paper: pd.DataFrame | None, planned: dict, run: Run, scale: str) -> float | None:
+        """The paper's number for `run`'s cell, where `paper` (its table in results.csv) has exactly one."""
         if paper is None:
             return None
         spec = planned[(run, 0)].spec
         hit = paper
-        for column in PAPER_COLUMNS:
+        for column in self._compared_columns():
             value = spec.get(column)
             if scale == "smoke":
                 value = SMOKE_STANDS_FOR.get(column, value)

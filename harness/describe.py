@@ -4,8 +4,8 @@ configuration would train, without training it.
 Builds the model and the pruner from the gin files exactly as a run does and prints, per prunable layer,
 its shape, its density at the end of training, its parameters and nonzero parameters, and its inference
 FLOPs dense and at that density; then the parameters outside the masks (BatchNorm, biases) and the totals.
-CIFAR needs no data on disk (its shapes are known); other datasets are read once for their image shape and
-class count.
+CIFAR, Tiny ImageNet and ImageNet need no data on disk (their shapes are published); other datasets are read
+once for their image shape and class count.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from torch import nn
 from harness import config
 from harness.core import registry
 from harness.core.errors import ConfigError
-from harness.data import loading
+from harness.training.cost import source_shape
 from harness.training.flops import layer_flops
 from harness.training.sparsity import classifier_weight, layer_targets, prunable_weights, zero_count
-
-# dataset -> (classes, channels, height, width), for the datasets whose files describe need not read
-KNOWN_SHAPES = {"cifar10": (10, 3, 32, 32), "cifar100": (100, 3, 32, 32)}
 
 EPILOG = """\
 examples:
@@ -73,13 +70,9 @@ def report(cfg: config.RunConfig) -> dict:
 
 def _shape(cfg: config.RunConfig) -> tuple[int, int, int, int]:
     name = cfg.experiment.dataset
-    if name in KNOWN_SHAPES:
-        return KNOWN_SHAPES[name]
-    entry = registry.entry("dataset", name)
-    offered = {"root": cfg.runtime.data_root, "download": cfg.runtime.download,
-               "cache_dir": loading.resolve_cache_dir(cfg.runtime.cache_dir)}
-    raw = registry.build("dataset", name, **{k: v for k, v in offered.items() if k in entry.parameters()})
-    return (len(raw.classes), *raw.train_x.shape[1:])
+    _, classes, image = source_shape(name, cfg.entry_params("dataset", name), cfg.runtime.data_root,
+                                     cfg.runtime.cache_dir)
+    return (classes, *image)
 
 
 def render(rep: dict) -> str:

@@ -48,7 +48,9 @@ def probe():
 
 
 def test_every_selector_is_registered():
-    assert set(SELECTORS) | {"full"} == set(registry.names("selector"))
+    shipped = {n for n in registry.names("selector") if registry.entry("selector", n).target.__module__.startswith(
+        "methods.")}  # a study's plug-ins (studies/plugins) register too once a study is loaded
+    assert set(SELECTORS) | {"full"} == shipped
 
 
 @pytest.mark.parametrize("name", SELECTORS)

@@ -41,7 +41,7 @@ def test_every_suite_is_listed_and_plans_at_smoke_scale(capsys):
 def test_paper_plan_of_table1_is_the_papers_whole_grid_with_sbatch_options_and_submits_nothing(tmp_path, capsys):
     import pandas as pd
 
-    from benchmarks.table1 import SUITE as TABLE1
+    from grid.study import load
     from grid.suite import PAPER_NAMES
 
     args = ["plan", "table1", "--scale", "paper", "--executor", "slurm", "--cluster", "slurm/example.gin",
@@ -53,7 +53,7 @@ def test_paper_plan_of_table1_is_the_papers_whole_grid_with_sbatch_options_and_s
         assert option in out
     assert not list(tmp_path.rglob("*"))  # nothing submitted, nothing written
     planned = {}
-    for p in TABLE1.plan("paper", 5):
+    for p in load(ROOT / "studies" / "table1.gin").plan("paper", 5):
         s = {column: PAPER_NAMES.get(column, {}).get(value, value) for column, value in p.spec.items()}
         cell = (s["method"], s["model"], s["dataset"], s["coreset_fraction"],
                 s["prune_rate"] if s["method"] != "coreset_only" else None)

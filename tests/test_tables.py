@@ -6,12 +6,15 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import machine_lock
+from conftest import ROOT, machine_lock
 
-from benchmarks.table1 import RATES, SUITE
 from grid.collection import aggregate, collect
+from grid.study import load
+from grid.suite import RATES
 from grid.tables import Cell, finish_row, to_latex, to_markdown
 from harness.core.files import short_key
+
+SUITE = load(ROOT / "studies" / "table1.gin")
 
 
 def fake_results(runs_root, planned, accuracy, skip=()):
@@ -63,7 +66,8 @@ def test_table1_has_every_column_deltas_from_data_marks_and_paper_numbers(tmp_pa
     assert cells[0].delta == pytest.approx(2.9) and cells[0].mark == "best" and cells[1].mark == "second"
     assert cells[0].paper == 91.53 and cells[5].paper == 92.2  # ResNet-18 / CIFAR-10 in the paper
     md = to_markdown(table)
-    assert "**92.95** ± 0.07 (+2.90) / 91.53" in md and "_92.75_ ± 0.07 (+2.70) / 92.32" in md
+    assert "**92.95** ± 0.07 (+2.90 [+2.90, +2.90])† / 91.53" in md  # every seed adds the same to both
+    assert "_92.75_ ± 0.07 (+2.70 [+2.70, +2.70])† / 92.32" in md
 
 
 def test_collector_reports_corrupt_failed_and_missing_and_marks_incomplete_cells(tmp_path):

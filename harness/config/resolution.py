@@ -173,7 +173,7 @@ def resolve() -> RunConfig:
         canonical_line(name, param, value) for name in sorted(params) for param, value in sorted(params[name].items()))
     return RunConfig(
         text=text,
-        key=hashlib.sha256(text.encode()).hexdigest(),
+        key=text_key(text),
         experiment=experiment,
         method=method,
         data=data,
@@ -191,6 +191,25 @@ def imports() -> list[str]:
     from outside the repository keeps them in its config.gin, so it re-runs wherever the module imports, and
     its key names the module."""
     return sorted(statement.format() for statement in gin.config._IMPORTS)  # gin keeps no public list
+
+
+def reseed(cfg: RunConfig, seed: int) -> RunConfig | None:
+    """`cfg` at seed `seed` without parsing it again: its `experiment.seed` line replaced, which is exactly what
+    parsing would give when that line is the only place its seed's value appears (bound values are literals, so
+    a parameter bound to %seed would show the same value). None where the value shows elsewhere: parse then.
+    `cfg` parsed at a seed of many digits makes that test sharp."""
+    old = canonical_line("experiment", "seed", cfg.experiment.seed)
+    if cfg.text.count(repr(cfg.experiment.seed)) != 1 or old not in cfg.text:
+        return None
+    text = cfg.text.replace(old, canonical_line("experiment", "seed", seed))
+    return dataclasses.replace(cfg, text=text, key=text_key(text),
+                               experiment=dataclasses.replace(cfg.experiment, seed=seed),
+                               params={**cfg.params, "experiment": {**cfg.params["experiment"], "seed": seed}})
+
+
+def text_key(text: str) -> str:
+    """The run key of a canonical text: its sha256."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def canonical_line(gin_name: str, param: str, value) -> str:

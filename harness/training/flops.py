@@ -16,6 +16,8 @@ cost is against dense training on the full training split for the same epochs, 3
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -24,9 +26,13 @@ from harness.training.sparsity import prunable_modules
 
 
 @torch.no_grad()
-def layer_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> dict[str, int]:
+def layer_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu",
+                dry: bool = False) -> dict[str, int]:
     """Dense multiply-accumulates per sample of every Conv/Linear layer (keyed by its weight's name), from
-    one eval-mode forward of a single zero input of shape `input_shape` (C, H, W)."""
+    one eval-mode forward of a single zero input of shape `input_shape` (C, H, W). `dry`: the Conv/Linear
+    layers compute nothing, each returns zeros of its output's shape and the rest of the network
+    runs on those (what is counted are shapes: a model whose weights were never initialised is counted in
+    milliseconds, harness.training.cost)."""
     modules = prunable_modules(model)
     out_positions: dict[str, int] = {}
 
@@ -37,6 +43,9 @@ def layer_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.de
         return hook
 
     handles = [m.register_forward_hook(record(name)) for name, m in modules.items()]
+    if dry:
+        for m in modules.values():
+            m.forward = functools.partial(_empty_output, m)  # an instance attribute: removed below
     was_training = model.training
     model.eval()
     try:
@@ -45,10 +54,27 @@ def layer_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.de
         model.train(was_training)
         for h in handles:
             h.remove()
+        if dry:
+            for m in modules.values():
+                del m.forward
     missing = sorted(set(modules) - set(out_positions))
     if missing:
         raise ValueError(f"layers not reached by the forward pass: {', '.join(missing)}")
     return {name: _weight_size(m) * out_positions[name] for name, m in modules.items()}
+
+
+def _empty_output(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Zeros of the shape `module` (Conv or Linear) would return for `x`."""
+    if isinstance(module, nn.Linear):
+        return x.new_zeros((*x.shape[:-1], module.out_features))
+    sizes = []
+    for i, n in enumerate(x.shape[2:]):
+        if module.padding == "same":
+            sizes.append(n)
+            continue
+        pad = 0 if module.padding == "valid" else module.padding[i]
+        sizes.append((n + 2 * pad - module.dilation[i] * (module.kernel_size[i] - 1) - 1) // module.stride[i] + 1)
+    return x.new_zeros((x.shape[0], module.out_channels, *sizes))
 
 
 def _weight_size(module: nn.Module) -> int:

@@ -53,22 +53,34 @@ class Pruner:
         named = dict(model.named_parameters())
         self.model = model
         self.optimizer = optimizer
-        self.clock = Clock(self.clock_kind, epoch_steps)
-        self.total_steps = self.clock.total_steps
         self.seed = seed
-        self.targets = dict(targets)
-        self.sizes = {name: named[name].numel() for name in targets}
-        self.final_zeros = {name: zero_count(self.sizes[name], s) for name, s in targets.items()}
-        self.groups = {g: names for g, names in groups.items()
-                       if names and (not self.learns_layout or sum(self.final_zeros[n] for n in names))}
-        learned = {n for names in self.groups.values() for n in names} if self.learns_layout else set()
-        self.params = {name: named[name] for name in targets if name in learned or self.final_zeros[name] > 0}
+        self.plan(targets, groups, {name: named[name].numel() for name in targets}, epoch_steps)
+        self.params = {name: named[name] for name in self.masked}
         self.masks = {name: torch.ones_like(p, dtype=torch.bool) for name, p in self.params.items()}
         self.factors = {name: torch.ones_like(p) for name, p in self.params.items()}
         self.zeros = dict.fromkeys(self.params, 0)
         self.version = 0  # bumped whenever a mask changes
         self.setup(seed)
         self.apply_masks()
+
+    def plan(self, targets: dict[str, float], groups: dict[str, list[str]], sizes: dict[str, int],
+             epoch_steps: tuple[int, ...] | list[int]) -> None:
+        """What `attach` sets that is no tensor: the targets, the layers to mask (`masked`) and the schedule
+        (`set_schedule`), from the layers' sizes alone. A pruner planned so, without a model, answers the
+        planning questions below (harness.training.cost counts a run's FLOPs with them)."""
+        self.clock = Clock(self.clock_kind, epoch_steps)
+        self.total_steps = self.clock.total_steps
+        self.targets = dict(targets)
+        self.sizes = {name: sizes[name] for name in targets}
+        self.final_zeros = {name: zero_count(self.sizes[name], s) for name, s in targets.items()}
+        self.groups = {g: names for g, names in groups.items()
+                       if names and (not self.learns_layout or sum(self.final_zeros[n] for n in names))}
+        learned = {n for names in self.groups.values() for n in names} if self.learns_layout else set()
+        self.masked = [name for name in targets if name in learned or self.final_zeros[name] > 0]
+        self.set_schedule()
+
+    def set_schedule(self) -> None:
+        """The schedule's points on `self.clock` (no tensors: `plan` calls it too)."""
 
     def setup(self, seed: int) -> None:
         """Initial masks (dense unless overridden)."""
@@ -126,6 +138,33 @@ class Pruner:
     def dense_gradient(self, step: int) -> bool:
         """Whether `step` computes the dense weight gradient (RigL's update steps; FLOPs accounting)."""
         return False
+
+    # -- planning: a run's masks ahead of time, from `plan` alone (harness.training.cost) ------------------
+
+    def planned_zeros(self, done: int) -> dict[str, int]:
+        """Zeros of each masked layer after `done` optimizer steps, as the masks evaluate then (what
+        `zero_counts` would say). Exact for a pruner whose counts follow its schedule; a pruner that learns its
+        layout gives the layout's split. A pruner that cannot say raises NotImplementedError."""
+        if not self.masked:
+            return {}
+        raise NotImplementedError(f"{type(self).__name__} does not plan its masks (Pruner.planned_zeros)")
+
+    def planned_density(self, done: int) -> dict[str, float]:
+        """`density_by_layer` after `done` steps, planned."""
+        zeros = self.planned_zeros(done)
+        return {name: 1.0 - zeros.get(name, 0) / self.sizes[name] for name in self.targets}
+
+    def planned_train_density(self, done: int) -> dict[str, float]:
+        """`train_density` of step number `done`, planned."""
+        return self.planned_density(done)
+
+    def density_changes(self) -> list[int]:
+        """The numbers of steps done after which the planned training densities may change, in order."""
+        return []
+
+    def dense_gradient_steps(self) -> list[int]:
+        """Every step for which `dense_gradient` is true, in order."""
+        return []
 
     # -- checkpoints ----------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ meets each layer's count meets the prune rate to the weight.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -44,30 +45,50 @@ def zero_count(size: int, sparsity: float) -> int:
     return min(size, int(size * sparsity + 0.5))
 
 
-def layer_targets(model: nn.Module, rate: float, scope: str, settings: SparsitySettings) -> dict[str, float]:
-    """Target sparsity (fraction of zeros, an exact count over the size) per prunable weight tensor.
+@dataclass(frozen=True)
+class Layout:
+    """What the sparsity layout reads of a model: the shapes of its prunable weights (in module order) and
+    the name of its classifier's weight."""
+
+    shapes: dict[str, tuple[int, ...]]
+    classifier: str
+
+    @staticmethod
+    def of(model: nn.Module | Layout) -> Layout:
+        if isinstance(model, Layout):
+            return model
+        return Layout({n: tuple(p.shape) for n, p in prunable_weights(model).items()}, classifier_weight(model))
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {n: math.prod(shape) for n, shape in self.shapes.items()}
+
+
+def layer_targets(model: nn.Module | Layout, rate: float, scope: str, settings: SparsitySettings) -> dict[str, float]:
+    """Target sparsity (fraction of zeros, an exact count over the size) per prunable weight tensor of a model
+    (or of its `Layout`).
 
     Layers not listed stay dense; listed layers may have target 0 (ERK can leave a small layer dense)."""
     if scope == "none":
         return {}
-    sizes = {n: p.numel() for n, p in prunable_weights(model).items()}
-    fc = classifier_weight(model)
+    layout = Layout.of(model)
+    sizes, fc = layout.sizes, layout.classifier
     if scope == "fc":
         return {fc: zero_count(sizes[fc], rate) / sizes[fc]}
     fixed = {fc: zero_count(sizes[fc], settings.fc_rate) / sizes[fc]} if scope == "backbone" else {}
-    shapes = {n: tuple(p.shape) for n, p in prunable_weights(model).items() if n not in fixed}
+    shapes = {n: shape for n, shape in layout.shapes.items() if n not in fixed}
     dist = erk(shapes, rate) if settings.distribution == "erk" else {n: rate for n in shapes}
     zeros = apportion({n: dist[n] * sizes[n] for n in shapes}, zero_count(sum(sizes[n] for n in shapes), rate))
     return {**{n: zeros[n] / sizes[n] for n in shapes}, **fixed}
 
 
-def budget_groups(targets: dict[str, float], model: nn.Module, scope: str) -> dict[str, list[str]]:
+def budget_groups(targets: dict[str, float], model: nn.Module | Layout, scope: str) -> dict[str, list[str]]:
     """The layers of `targets` that share one budget: under the `backbone` scope the classifier (fixed at its
     own rate) apart from the rest, under `fc` the classifier alone, under `all` every layer together. A
     pruner that learns the layout (ProbMask) keeps each group's total and splits it as it learns."""
     if scope != "backbone":
         return {scope: list(targets)} if targets else {}
-    fc = classifier_weight(model)
+    fc = Layout.of(model).classifier
     return {"backbone": [n for n in targets if n != fc], "fc": [n for n in targets if n == fc]}
 
 

@@ -28,7 +28,7 @@ class Magnitude(Pruner):
         self.begin, self.end, self.delta_t = begin, end, delta_t
         self.clock_kind = clock_kind("magnitude", clock)
 
-    def setup(self, seed: int) -> None:
+    def set_schedule(self) -> None:
         self.first, self.last = self.clock.span(self.begin, self.end)  # the ramp's ends on the clock
         self.first_step, self.last_step = self.clock.step_at(self.first), self.clock.step_at(self.last)
 
@@ -49,10 +49,27 @@ class Magnitude(Pruner):
     @torch.no_grad()
     def prune(self, fraction: float) -> None:
         for name, p in self.params.items():
-            zeros = zero_count(p.numel(), self.targets[name] * fraction)
+            zeros = self.zeros_at(name, fraction)
             if zeros == self.zeros[name]:
                 continue
             score = p.abs().flatten().masked_fill(~self.masks[name].flatten(), -1.0)  # pruned stay pruned
             mask = torch.ones(p.numel(), dtype=torch.bool, device=p.device)
             mask[torch.topk(score, zeros, largest=False, sorted=False).indices] = False
             self.set_mask(name, mask, zeros)
+
+    def zeros_at(self, name: str, fraction: float) -> int:
+        """Layer `name`'s zeros at `fraction` of its final sparsity."""
+        return zero_count(self.sizes[name], self.targets[name] * fraction)
+
+    def density_changes(self) -> list[int]:
+        points = {*range(self.first_step, self.last_step + 1, self.delta_t), self.last_step}
+        return sorted(d for d in points if d >= 1 and self.prunes_after(d))
+
+    def planned_zeros(self, done: int) -> dict[str, int]:
+        """The counts of the last pruning at or before `done` steps (none before the ramp: its fraction is 0)."""
+        last = min(done, self.last_step)
+        if last < self.first_step:
+            return dict.fromkeys(self.masked, 0)
+        fraction = self.schedule(last if last == self.last_step else
+                                 self.first_step + (last - self.first_step) // self.delta_t * self.delta_t)
+        return {name: self.zeros_at(name, fraction) for name in self.masked}

@@ -65,9 +65,11 @@ class ProbMask(Pruner):
         self.bisection_steps, self.hard_after = bisection_steps, hard_after
         self.clock_kind = clock_kind("probmask", clock)
 
-    def setup(self, seed: int) -> None:
+    def set_schedule(self) -> None:
         self.first, self.last = self.clock.span(self.begin, self.end)  # the budget ramp's ends on the clock
         self.hard_step = max(1, self.clock.step_at(self.clock.point(self.hard_after)))
+
+    def setup(self, seed: int) -> None:
         self.slices: dict[str, tuple[str, int, int]] = {}
         self.scores: dict[str, torch.Tensor] = {}
         self.group_zeros: dict[str, int] = {}
@@ -182,6 +184,21 @@ class ProbMask(Pruner):
 
     def train_density(self) -> dict[str, float]:
         return super().train_density() if self.hard else dict.fromkeys(self.targets, 1.0)
+
+    # -- planning -------------------------------------------------------------------------------------
+
+    def planned_zeros(self, done: int) -> dict[str, int]:
+        """Each layer at its target's share of the ramp: the layout's split of the group totals, which the
+        run learns for itself (so an estimate, exact only in each group's total)."""
+        ramp = 1.0 if done >= self.hard_step else cubic_ramp(self.clock.time(done), self.first, self.last)
+        return {name: zero_count(self.sizes[name], self.targets[name] * ramp) for name in self.masked}
+
+    def planned_train_density(self, done: int) -> dict[str, float]:
+        return self.planned_density(done) if done >= self.hard_step or not self.masked else \
+            dict.fromkeys(self.targets, 1.0)
+
+    def density_changes(self) -> list[int]:
+        return [self.hard_step] if self.masked else []
 
     # -- checkpoints ----------------------------------------------------------------------------------
 

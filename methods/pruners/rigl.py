@@ -37,8 +37,10 @@ class RigL(Pruner):
         self.delta_t, self.t_end, self.alpha = delta_t, t_end, alpha
         self.clock_kind = clock_kind("rigl", clock)
 
-    def setup(self, seed: int) -> None:
+    def set_schedule(self) -> None:
         self.end = self.clock.point(self.t_end)  # T_end on the clock
+
+    def setup(self, seed: int) -> None:
         self.updates = 0
         g = generator(derive_seed(seed, "rigl", "init"))
         for name, p in self.params.items():
@@ -62,6 +64,13 @@ class RigL(Pruner):
 
     def dense_gradient(self, step: int) -> bool:
         return self.updates_at(step)
+
+    def dense_gradient_steps(self) -> list[int]:
+        return [t - 1 for t in range(self.delta_t, self.total_steps + 1, self.delta_t) if self.updates_at(t - 1)]
+
+    def planned_zeros(self, done: int) -> dict[str, int]:
+        """Each layer's final count from the first step (updates move weights, not counts)."""
+        return {name: self.final_zeros[name] for name in self.masked}
 
     @torch.no_grad()
     def update(self, t: int) -> None:
