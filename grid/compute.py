@@ -55,7 +55,8 @@ def count(planned: Iterable[Planned]) -> SuiteCost:
     cost = SuiteCost({}, {})
     for p in planned:
         try:
-            cost.flops[p.key] = run_flops(p.config or config.parse(list(p.files), list(p.bindings))).total
+            cfg = p.config or config.parse(list(p.files), list(p.bindings), list(p.shared))
+            cost.flops[p.key] = run_flops(cfg).total
         except (NotImplementedError, ConfigError, OSError) as e:
             cost.unknown[p.key] = getattr(e, "message", None) or (str(e).splitlines() or [type(e).__name__])[0]
     return cost

@@ -52,6 +52,7 @@ COMPARED = (" (in parentheses: the difference to the cell's baseline, the mean o
             ": the interval excludes zero)")
 
 
+@gin.configurable("study")
 @dataclass(frozen=True)
 class Declaration:
     """What a study file binds (`study.*`)."""
@@ -77,15 +78,6 @@ class Declaration:
     scales: tuple = ALL_SCALES  # the scales it runs at
 
 
-@gin.configurable("study")
-def _declare(grid=gin.REQUIRED, title="", name=None, dataset="cifar10", model="resnet18", method="swast_cut",
-             fixed=None, baseline=None, rows=(), columns=(), metric="test_accuracy", seeds=None, plot=None,
-             paper=None, at_scale=None, notes=(), sections=(), exclude=(), scales=ALL_SCALES) -> Declaration:
-    return Declaration(grid, title, name, dataset, model, method, dict(fixed or {}), baseline, tuple(rows),
-                       tuple(columns), metric, seeds, plot, paper, dict(at_scale or {}), tuple(notes), tuple(sections),
-                       tuple(exclude), tuple(scales))
-
-
 @dataclass(frozen=True)
 class Axis:
     name: str
@@ -108,7 +100,9 @@ def load(path: str | Path) -> Study:
     try:
         gin.parse_config_file(str(path))
         imports = tuple(config.imports())
-        declaration = _declare()
+        if "grid" not in gin.get_bindings("study"):
+            raise ConfigError(f"study {path.name}: study.grid is not set; a study needs its grid")
+        declaration = Declaration()
     except ConfigError:
         raise
     except Exception as e:  # gin reports a bad file with many exception types
@@ -122,6 +116,8 @@ def load(path: str | Path) -> Study:
 
 
 class Study(Suite):
+    """A suite whose grid, table layout and baselines come from a study file (`load`)."""
+
     def __init__(self, path: Path, declaration: Declaration, imports: tuple[str, ...] = ()):
         d = declaration
         self.path, self.d, self.imports = path, d, imports
@@ -129,31 +125,7 @@ class Study(Suite):
         self.title = d.title or f"Study {self.name}"
         self.seeds = d.seeds
         self.axes = [_axis(self.name, name, values) for name, values in _mapping(self.name, "grid", d.grid).items()]
-        names = [a.name for a in self.axes]
-        for kind, listed in (("rows", d.rows), ("columns", d.columns), ("sections", d.sections),
-                             *((f"exclude[{i}]", _mapping(self.name, f"exclude[{i}]", c)) for i, c in
-                               enumerate(d.exclude))):
-            for name in listed:
-                if name not in names:
-                    raise ConfigError(f"study {self.name}: study.{kind} names {name!r}, which is not an axis of "
-                                      f"study.grid ({', '.join(names)})")
-        unplaced = [a.name for a in self.axes if len(a.labels) > 1 and a.name not in (*d.rows, *d.columns,
-                                                                                        *d.sections)]
-        if unplaced:
-            raise ConfigError(f"study {self.name}: axis {unplaced[0]!r} has several values but is in none of "
-                              "study.rows, study.columns and study.sections")
-        if d.plot is not None and d.plot not in names:
-            raise ConfigError(f"study {self.name}: study.plot names {d.plot!r}, which is not an axis of study.grid")
-        metrics = records.columns(records.RunMetrics)
-        if d.metric not in metrics:
-            raise ConfigError(f"study {self.name}: unknown metric {d.metric!r}; recorded metrics: {', '.join(metrics)}")
-        _mapping(self.name, "fixed", d.fixed)
-        _mapping(self.name, "baseline", d.baseline or {})
-        for what, listed in (("at_scale", _mapping(self.name, "at_scale", d.at_scale)), ("scales", d.scales)):
-            for scale in listed:
-                if scale not in ALL_SCALES:
-                    raise ConfigError(f"study {self.name}: study.{what} has unknown scale {scale!r}; scales are "
-                                      f"{', '.join(ALL_SCALES)}")
+        _check(self.name, d, self.axes)
         self.scales = d.scales
 
     # the grid
@@ -393,6 +365,33 @@ class Study(Suite):
 
 
 
+def _check(study: str, d: Declaration, axes: list[Axis]) -> None:
+    """One line for the first thing in the declaration that does not fit its grid."""
+    names = [a.name for a in axes]
+    for kind, listed in (("rows", d.rows), ("columns", d.columns), ("sections", d.sections),
+                         *((f"exclude[{i}]", _mapping(study, f"exclude[{i}]", c)) for i, c in enumerate(d.exclude))):
+        for name in listed:
+            if name not in names:
+                raise ConfigError(f"study {study}: study.{kind} names {name!r}, which is not an axis of study.grid "
+                                  f"({', '.join(names)})")
+    unplaced = [a.name for a in axes if len(a.labels) > 1 and a.name not in (*d.rows, *d.columns, *d.sections)]
+    if unplaced:
+        raise ConfigError(f"study {study}: axis {unplaced[0]!r} has several values but is in none of study.rows, "
+                          "study.columns and study.sections")
+    if d.plot is not None and d.plot not in names:
+        raise ConfigError(f"study {study}: study.plot names {d.plot!r}, which is not an axis of study.grid")
+    metrics = records.columns(records.RunMetrics)
+    if d.metric not in metrics:
+        raise ConfigError(f"study {study}: unknown metric {d.metric!r}; recorded metrics: {', '.join(metrics)}")
+    _mapping(study, "fixed", d.fixed)
+    _mapping(study, "baseline", d.baseline or {})
+    for what, listed in (("at_scale", _mapping(study, "at_scale", d.at_scale)), ("scales", d.scales)):
+        for scale in listed:
+            if scale not in ALL_SCALES:
+                raise ConfigError(f"study {study}: study.{what} has unknown scale {scale!r}; scales are "
+                                  f"{', '.join(ALL_SCALES)}")
+
+
 def _cell(values: dict[int, float], paper: float | None) -> Cell:
     if not values:
         return Cell(mean=None, paper=paper)
@@ -430,7 +429,7 @@ def _header(name: str) -> str:
 def _label(axis: str, value) -> str:
     """How a value shows in the table: rates and fractions in percent, the paper's names for ours."""
     if axis in PERCENT and isinstance(value, (int, float)):
-        return f"{value:.0%}"
+        return f"{value * 100:g}%"
     if isinstance(value, float):
         return f"{value:g}"
     return LABELS.get(str(value), str(value))
