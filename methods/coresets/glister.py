@@ -18,6 +18,7 @@ import torch
 
 from harness.core.errors import ConfigError
 from harness.core.registry import register
+from harness.core.threads import torch_threads
 from harness.training.selection import Coreset, Probe, SelectionContext, Selector
 from methods.coresets._features import error_vectors, with_bias
 
@@ -42,7 +43,10 @@ def greedy(probe: Probe, budget: int, eta: float, epsilon: float, rng: torch.Gen
     """Positions (into the probe) of the `budget` samples chosen by stochastic greedy, in order. A step is
     two passes over the validation embeddings (the summed validation gradient at the current lookahead
     logits, and the logit move of the chosen sample) and a few products with the candidates' rows. The
-    validation logits are kept transposed, [K, V], so that the softmax reduces across K contiguous rows."""
+    validation logits are kept transposed, [K, V], so that the softmax reduces across K contiguous rows.
+
+    Only those two passes use torch's threads: the rest of a step is too small to split (waking a second
+    thread for each of the softmax's six operations cost ten times the operation, on two cores)."""
     n = len(probe)
     e, hb = error_vectors(probe.logits, probe.labels), with_bias(probe.embeddings)
     z_val = probe.val.logits.float().T.contiguous()
@@ -51,19 +55,27 @@ def greedy(probe: Probe, budget: int, eta: float, epsilon: float, rng: torch.Gen
     draws = min(n, math.ceil(n / budget * math.log(1.0 / epsilon)))
     pool = torch.arange(n)  # the not-yet-chosen samples are pool[:left]
     chosen = []
-    for left in range(n, n - budget, -1):
-        at = torch.unique(torch.randint(left, (draws,), generator=rng)) if draws < left else torch.arange(left)
-        cand = pool[at].to(e.device)
-        e_val = softmax_columns(z_val).sub_(onehot)  # [K, V]
-        if e.shape[1] <= len(cand):  # summed validation gradient [K, d+1], then g_i · ĝ_val per candidate
-            gains = ((e[cand] @ (e_val @ hb_val)) * hb[cand]).sum(1)
-        else:  # cheaper with many classes: sum_v (e_i · e_v)(hb_i · hb_v)
-            gains = ((e[cand] @ e_val) * (hb[cand] @ hb_val.T)).sum(1)
-        best = int(gains.argmax())
-        j, where = int(cand[best]), int(at[best])
-        chosen.append(j)
-        z_val.addr_(e[j], torch.mv(hb_val, hb[j]), alpha=-eta)
-        pool[where], pool[left - 1] = pool[left - 1].item(), j  # j leaves the live part
+    threads = torch.get_num_threads()
+    with torch_threads(1):
+        for left in range(n, n - budget, -1):
+            at = torch.unique(torch.randint(left, (draws,), generator=rng)) if draws < left else torch.arange(left)
+            cand = pool[at].to(e.device)
+            e_cand, hb_cand = e.index_select(0, cand), hb.index_select(0, cand)
+            e_val = softmax_columns(z_val).sub_(onehot)  # [K, V]
+            if e.shape[1] <= len(cand):  # summed validation gradient [K, d+1], then g_i · ĝ_val per candidate
+                with torch_threads(threads):
+                    g_val = e_val @ hb_val
+                gains = ((e_cand @ g_val) * hb_cand).sum(1)
+            else:  # cheaper with many classes: sum_v (e_i · e_v)(hb_i · hb_v)
+                with torch_threads(threads):
+                    gains = ((e_cand @ e_val) * (hb_cand @ hb_val.T)).sum(1)
+            best = int(gains.argmax())
+            j, where = int(cand[best]), int(at[best])
+            chosen.append(j)
+            with torch_threads(threads):
+                move = torch.mv(hb_val, hb[j])
+            z_val.addr_(e[j], move, alpha=-eta)
+            pool[where], pool[left - 1] = pool[left - 1].item(), j  # j leaves the live part
     return torch.tensor(chosen, dtype=torch.long, device=probe.indices.device)
 
 
