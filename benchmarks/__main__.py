@@ -8,13 +8,13 @@
   status SUITE              done / failed / started / missing (--follow: until nothing is in flight)
   collect SUITE             read the results and write results/tables/SUITE.{md,tex} (--format csv: the long
                             table, one row per run) and/or results/figures/SUITE.{png,pdf,csv}
-
-SUITE is a suite's name (`list`) or a study file (studies/*.gin, or your own). --gin FILE and --gin_param
-BINDING make a variant of it: the same grid with them applied to every run.
   rekey                     move the run folders whose key changed only by parameters added at their defaults to
                             their new key (--dry-run: only say what would move); report the runs that really changed
   speed [OPTIONS]           the harness's loop, probe pass and launching against bare PyTorch, side by side
                             (writes results/bench/speed.json; `python -m benchmarks speed --help` for options)
+
+SUITE is a suite's name (`list`) or a study file (studies/*.gin, or your own). --gin FILE and --gin_param
+BINDING make a variant of it: the same grid with them applied to every run.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ NAME = re.compile(r"^[A-Za-z0-9_.=,-]+$")
 
 
 class Variant(Suite):
+    """`base`'s grid with gin files (`include` lines) and bindings shared by every run, named `base+label`."""
+
     def __init__(self, base: Suite, files: tuple[str, ...] = (), bindings: tuple[str, ...] = (),
                  label: str | None = None):
         if not files and not bindings:

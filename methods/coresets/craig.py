@@ -28,11 +28,11 @@ class Craig(Selector):
         groups = ClassLayout.of(probe.labels, ctx.num_classes).groups()
         quota = class_budgets(probe.labels, budget, ctx.num_classes)
         work = [c for c in range(len(groups)) if quota[c] > 0]
-        e = error_vectors(probe.logits, probe.labels)
 
         def one(c: int):
-            members = groups[c]
-            sim = gradient_distances(e[members], probe.embeddings[members])
+            members = groups[c]  # the class's error vectors only: all of them are N x K floats
+            sim = gradient_distances(error_vectors(probe.logits[members], probe.labels[members]),
+                                     probe.embeddings[members])
             torch.sub(sim.max(), sim, out=sim)  # similarity max ‖g − g'‖ − ‖g_i − g_j‖, in place
             chosen = facility_location(sim, quota[c])
             return members[chosen], cluster_sizes(sim, chosen).float()
