@@ -11,12 +11,14 @@ from harness.execution.run_folder import execute
 def test_readme_selector_example_registers_and_runs(tmp_path, request):
     text = (ROOT / "README.md").read_text()
     block = re.search(r"```python\n(# my_study/my_selectors.py\n.*?)```", text, re.S).group(1)
+    # under its own name: gin keeps a registered configurable for the process, and other tests register `hardest`
+    block = block.replace('"hardest"', '"hardest_readme_example"')
     exec(compile(block, "README.md", "exec"), {"__name__": "readme_example"})
-    request.addfinalizer(lambda: registry._ENTRIES["selector"].pop("hardest"))  # keep other tests' listings as shipped
+    request.addfinalizer(lambda: registry._ENTRIES["selector"].pop("hardest_readme_example"))  # listings as shipped
     cfg = parse("gin/digits/coreset_only.gin",
-                bindings=("selector = 'hardest'", "selectors.hardest.temperature = 2.0", "epochs = 4",
-                          "train.selection_interval = 2"))
-    assert "selectors.hardest.temperature = 2.0" in cfg.text
+                bindings=("selector = 'hardest_readme_example'", "selectors.hardest_readme_example.temperature = 2.0",
+                          "epochs = 4", "train.selection_interval = 2"))
+    assert "selectors.hardest_readme_example.temperature = 2.0" in cfg.text
     result = execute(cfg, tmp_path)
     assert result["status"] == "ok" and result["selection_epochs"] == [2, 4]
 
