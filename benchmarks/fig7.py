@@ -8,7 +8,7 @@ import numpy as np
 
 from grid.collection import Collection, matching, summarize
 from grid.plotting import Plot, pyplot, seeds_text
-from grid.suite import LABELS, CellLookup, Run, Suite, experiment, load_paper
+from grid.suite import LABELS, CellLookup, Run, Suite, experiment, load_paper, pair_with_baseline
 from grid.tables import Cell, Section, Table, finish_row
 
 RATES = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -36,10 +36,12 @@ class Fig7(Suite):
         baseline = lookup.cell({**ours, "method": "coreset_only"})
         section = Section("FC prune rate", [f"{r:.0%}" for r in RATES] + ["Coreset-only"], baseline=len(RATES))
         for backbone in RATES:
-            cells = [lookup.cell({**ours, "method": "swast_cut", "prune_rate": backbone, "fc_rate": fc})
-                     for fc in RATES]
+            where = [{**ours, "method": "swast_cut", "prune_rate": backbone, "fc_rate": fc} for fc in RATES]
+            cells = [lookup.cell(w) for w in where]
             cells.append(Cell(baseline.mean, baseline.std, baseline.n))
             finish_row(cells, len(RATES))
+            for cell, w in zip(cells, where, strict=False):
+                pair_with_baseline(cell, lookup.paired(w, {**ours, "method": "coreset_only"}))
             section.rows.append(([f"{backbone:.0%}"], cells))
         return Table(self.name, f"{self.title} ({scale} scale, {dataset}, {model}).", ["Backbone prune rate"],
                      [section], seeds, ["The paper shows this grid as a heatmap (coreset-only: 75.53%)."])

@@ -35,7 +35,17 @@ import pandas as pd
 from grid.collection import Collection, summarize
 from grid.paired import paired
 from grid.plotting import Plot, method_label, pyplot, seeds_text
-from grid.suite import ALL_SCALES, LABELS, PAPER_NAMES, Run, Suite, experiment, load_paper, mean_std
+from grid.suite import (
+    ALL_SCALES,
+    LABELS,
+    PAPER_NAMES,
+    Run,
+    Suite,
+    experiment,
+    load_paper,
+    mean_std,
+    pair_with_baseline,
+)
 from grid.tables import SIGNIFICANT, Cell, Section, Table, mark_row
 from harness import config
 from harness.core import records
@@ -254,10 +264,7 @@ class Study(Suite):
             base = self._paper(paper, planned, grid_cell.baseline, scale)
             cell.paper = None if base is None else cell.paper - base
         ours, base = values(grid_cell.run), values(grid_cell.baseline)
-        difference = paired([ours[s] - base[s] for s in ours if s in base])
-        if difference is not None:
-            cell.delta = difference.mean
-            cell.interval = (difference.low, difference.high) if difference.low is not None else None
+        pair_with_baseline(cell, paired([ours[s] - base[s] for s in ours if s in base]))
         return cell
 
     def _shared_setting(self, planned: dict) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from grid.collection import Collection, aggregate
+from grid.collection import Collection, aggregate, matching
+from grid.paired import Paired, paired
 from grid.plotting import Plot
 from grid.tables import Cell, Table
 from harness import config
@@ -187,9 +188,21 @@ class CellLookup:
                  paper_column: str = "accuracy", scale: float = 1.0):
         ok = collection.ok.copy()
         ok[value] = ok[value].astype(float) * scale
+        self.ok, self.value = ok, value
         self.agg = aggregate(ok, value)
         self.paper = paper
         self.paper_column = paper_column
+
+    def paired(self, ours: dict, base: dict) -> Paired | None:
+        """`ours` minus `base`, seed by seed, over the seeds both cells have (`grid.paired`)."""
+        a, b = self._by_seed(ours), self._by_seed(base)
+        return paired([a[s] - b[s] for s in a if s in b])
+
+    def _by_seed(self, where: dict) -> dict[int, float]:
+        rows = matching(self.ok, where)
+        if rows["seed"].duplicated().any():
+            raise ValueError(f"several runs of one seed match {where}; the suite's grid is ambiguous")
+        return dict(zip(rows["seed"].astype(int), rows[self.value], strict=True))
 
     def cell(self, ours: dict, paper: dict | None = None) -> Cell:
         match = self.agg
@@ -267,4 +280,13 @@ def rate_row(lookup: CellLookup, ours: dict, paper: dict | None, method: str, ba
                          theirs({"method": paper_method or method, "prune_rate": r})) for r in rates]
     cells.append(lookup.cell({**ours, **baseline}, theirs(baseline)))
     finish_row(cells, len(rates))
+    for cell, r in zip(cells, rates, strict=False):
+        pair_with_baseline(cell, lookup.paired({**ours, "method": method, "prune_rate": r}, {**ours, **baseline}))
     return cells
+
+
+def pair_with_baseline(cell: Cell, difference: Paired | None) -> None:
+    """The cell's difference to its baseline as the mean of the per-seed differences, with its interval."""
+    if difference is not None and cell.mean is not None:
+        cell.delta = difference.mean
+        cell.interval = (difference.low, difference.high) if difference.low is not None else None

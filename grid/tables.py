@@ -129,9 +129,11 @@ def _grouped(rows: list[tuple[list[str], list[Cell]]]) -> list[tuple[list[str], 
 
 def to_markdown(table: Table) -> str:
     out = [f"# {table.caption}", ""]
-    legend = table.legend or (f"Cells: mean ± std over {table.seeds} seeds (difference to the row's baseline) / "
-                              "the paper's number. **Bold**: best in the row, _italic_: runner-up (the baseline "
-                              "apart). `n=k/{s}`: only k seeds finished; —: none.")
+    legend = table.legend or (f"Cells: mean ± std over {table.seeds} seeds (difference to the row's baseline: the "
+                              "mean over seeds of the differences paired by seed [its 95% interval, Student's t]; "
+                              f"{SIGNIFICANT}: the interval excludes zero) / the paper's number. **Bold**: best in "
+                              "the row, _italic_: runner-up (the baseline apart). `n=k/{s}`: only k seeds finished; "
+                              "—: none.")
     out += [legend.replace("{s}", str(table.seeds)), ""]
     for section in table.sections:
         out += [f"## {section.title}", ""]
@@ -156,8 +158,10 @@ def _latex_legend(table: Table) -> str:
                                 ("\\_italic\\_", "\\textcolor{blue}{blue}")):
             text = text.replace(markdown, latex)
         return text
-    return (f"Mean$_{{\\pm\\mathrm{{std}}}}$ over {table.seeds} seeds, (difference to the row's baseline), /paper's "
-            "number. \\textcolor{red}{Red}: best in the row, \\textcolor{blue}{blue}: runner-up (the baseline apart).")
+    return (f"Mean$_{{\\pm\\mathrm{{std}}}}$ over {table.seeds} seeds, (difference to the row's baseline: the mean "
+            "over seeds of the differences paired by seed [its 95\\% interval, Student's t]; $^{\\dagger}$: the "
+            "interval excludes zero), /paper's number. \\textcolor{red}{Red}: best in the row, "
+            "\\textcolor{blue}{blue}: runner-up (the baseline apart).")
 
 
 def to_latex(table: Table) -> str:
