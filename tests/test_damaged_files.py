@@ -45,6 +45,18 @@ def malformed(key: str) -> dict:
 CASES = list(malformed("0" * 64))
 
 
+def straight_and_interrupted(tmp_path, monkeypatch, epoch: int):
+    """The digits run trained straight through (under `straight/`), and again under `damaged/`, interrupted
+    before its epoch `epoch`: (its configuration, the straight result, the interrupted run's folder)."""
+    cfg = parse(DIGITS, bindings=BINDINGS)
+    straight = execute(cfg, tmp_path / "straight")
+    with monkeypatch.context() as m:
+        stop_at(epoch, m)
+        with pytest.raises(KeyboardInterrupt):
+            execute(cfg, tmp_path / "damaged")
+    return cfg, straight, tmp_path / "damaged" / cfg.short_key
+
+
 def stop_at(epoch: int, monkeypatch) -> None:
     """Interrupt the next run as Ctrl-C would, before its epoch `epoch`."""
     run_epoch = Training.run_epoch
@@ -120,13 +132,7 @@ def test_status_and_collect_warn_of_malformed_results_and_never_show_them(tmp_pa
 def test_a_truncated_checkpoint_resumes_from_the_previous_one_and_ends_as_an_uninterrupted_run(tmp_path,
                                                                                              monkeypatch, capsys):
     monkeypatch.setattr(run_folder, "CHECKPOINT_SHARE", float("inf"))  # a checkpoint after every epoch
-    cfg = parse(DIGITS, bindings=BINDINGS)
-    straight = execute(cfg, tmp_path / "straight")
-    run_dir = tmp_path / "damaged" / cfg.short_key
-    with monkeypatch.context() as m:
-        stop_at(5, m)
-        with pytest.raises(KeyboardInterrupt):
-            execute(cfg, tmp_path / "damaged")
+    cfg, straight, run_dir = straight_and_interrupted(tmp_path, monkeypatch, 5)
     latest, previous = run_dir / checkpoints.LATEST, run_dir / checkpoints.PREVIOUS
     assert previous.is_file()
     data = latest.read_bytes()
@@ -146,13 +152,7 @@ def test_a_truncated_checkpoint_resumes_from_the_previous_one_and_ends_as_an_uni
 
 
 def test_a_damaged_checkpoint_without_a_previous_one_restarts_the_run(tmp_path, monkeypatch, capsys):
-    cfg = parse(DIGITS, bindings=BINDINGS)
-    straight = execute(cfg, tmp_path / "straight")
-    run_dir = tmp_path / "damaged" / cfg.short_key
-    with monkeypatch.context() as m:
-        stop_at(2, m)
-        with pytest.raises(KeyboardInterrupt):
-            execute(cfg, tmp_path / "damaged")
+    cfg, straight, run_dir = straight_and_interrupted(tmp_path, monkeypatch, 2)
     assert not (run_dir / checkpoints.PREVIOUS).exists()
     (run_dir / checkpoints.LATEST).write_bytes(b"not a checkpoint")
     capsys.readouterr()
