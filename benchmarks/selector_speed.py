@@ -8,7 +8,7 @@ synthetic (non-negative "post-ReLU" embeddings around class means, logits from t
 probe of 10% for GLISTER: timings, not accuracy, are what this measures. A third probe, `reference`, is
 the problem the reference GradMatch was timed on (`reference_probe`): for it the table also
 gives the gradient-matching error of every weighted selector and, for GradMatch, how many picks were
-dropped (each drop refactorises the class's system).
+dropped (each drop is a rank-one downdate of the class's system).
 
 `--scaling` times every selector at the shapes of CIFAR-10 (50k x 512, 10 classes), Tiny ImageNet
 (100k x 2048, 200 classes) and ImageNet-1k (1.28M x 2048, 1000 classes), 10% budget, each run in its own
@@ -256,9 +256,6 @@ def scaling_run(name: str, shape: str, fraction: float, device: str) -> int:
         out["device_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
     print(json.dumps(out), flush=True)
     return 0
-
-
-READY = "probe ready"  # what a cell prints once its probe exists: its time limit starts then
 
 
 def watched(command: list[str], limit_s: float, limit_gib: float) -> dict:

@@ -19,7 +19,7 @@ from methods.coresets.ccs import stratified
 from methods.coresets.craig import cluster_sizes, facility_location
 from methods.coresets.forgetting import Forgetting
 from methods.coresets.glister import greedy
-from methods.coresets.gradmatch import omp, pursue
+from methods.coresets.gradmatch import pursue
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -151,7 +151,7 @@ def test_class_layout_groups_positions_by_class():
 
 def reference_omp(a: torch.Tensor, k: int, lam: float):
     """Non-negative regularised OMP written the slow, obvious way (float64, re-solving at every pick):
-    what the batched, incrementally factorised solver must reproduce. `a` is [m, n], column j = atom j."""
+    what the compiled, incrementally factorised pursuit must reproduce. `a` is [m, n], column j = atom j."""
     a = a.double()
     b = a.sum(1)
     support, blocked, drops = [], set(), 0
@@ -175,28 +175,6 @@ def reference_omp(a: torch.Tensor, k: int, lam: float):
     return support, x, drops
 
 
-def test_batched_incremental_omp_matches_a_plain_re_solving_omp():
-    g = generator(5)
-    m, sizes = 10, [40, 25, 33, 40, 38, 29, 40, 31]
-    problems = [torch.randn(m, n, generator=g) for n in sizes]  # mixed signs: coefficients do turn negative
-    atoms = torch.zeros(len(sizes), m, max(sizes))
-    valid = torch.zeros(len(sizes), max(sizes), dtype=torch.bool)
-    for i, p in enumerate(problems):
-        atoms[i, :, :p.shape[1]] = p
-        valid[i, :p.shape[1]] = True
-    quota = torch.tensor([15, 9, 5, 15, 12, 15, 1, 14])
-    support, coef = omp(atoms, valid, quota, 0.5)
-    drops = 0
-    for i, p in enumerate(problems):
-        want_support, want_x, dropped = reference_omp(p, int(quota[i]), 0.5)
-        got = support[i][support[i] >= 0]
-        assert got.tolist() == want_support
-        assert torch.allclose(coef[i, :len(got)], want_x, rtol=1e-5, atol=1e-8)  # target summed in float32
-        assert bool((coef[i, :len(got)] > 0).all()) and bool((coef[i, len(got):] == 0).all())
-        drops += dropped
-    assert drops >= 2  # the instances do exercise the drop path
-
-
 def test_gradmatch_returns_the_plain_re_solving_omp_support_of_every_class(probe):
     """The selector end to end against `reference_omp` on explicitly built per-class atoms e_ic · [1, h_i]:
     the same samples, in the same order, with the same weights."""
@@ -213,7 +191,7 @@ def test_gradmatch_returns_the_plain_re_solving_omp_support_of_every_class(probe
 
 
 def test_pursuit_equals_the_plain_omp_through_drops_slot_compaction_and_ties(monkeypatch):
-    """`pursue` (slots, inverse Gram updated by rank one, dead slots compacted when they run out) against
+    """`pursue` (compiled; slots, inverse Gram updated by rank one, dead slots compacted when they run out) against
     `reference_omp` on random problems that drop atoms, with no spare slots, so that every drop leads to a
     compaction. The last two atoms are exact copies of others: a float32 product may rank a copy above its
     original, so supports are compared up to ties (each atom stands for the first atom equal to it)."""
@@ -231,6 +209,7 @@ def test_pursuit_equals_the_plain_omp_through_drops_slot_compaction_and_ties(mon
         first = {n - 1: 3, n - 2: 10}
         assert [first.get(j, j) for j in result.support.tolist()] == [first.get(j, j) for j in want]
         assert torch.allclose(result.x, want_x, rtol=1e-5, atol=1e-8)
+        assert bool((result.x > 0).all())
         assert result.drops == dropped
         drops += dropped
     assert drops >= 10, drops
@@ -487,9 +466,17 @@ def plain_glister(probe: Probe, budget: int, eta: float, epsilon: float, rng: to
     return chosen
 
 
-def test_glister_greedy_equals_a_plain_from_scratch_glister_step_by_step():
-    probe = synthetic_probe(300, 12, 4, seed=8, val=80)
-    for budget, eta in ((30, 0.05), (12, 0.5)):
+@pytest.mark.parametrize("similarities", ["table", "passes"])
+def test_glister_greedy_equals_a_plain_from_scratch_glister_step_by_step(similarities, monkeypatch):
+    """Both ways of scoring: from the training x validation similarity table, and (where it would not fit)
+    with passes over the validation embeddings at every step, with few classes and with many."""
+    from methods.coresets import glister
+
+    if similarities == "passes":
+        monkeypatch.setattr(glister, "CROSS_BYTES", 0)
+    few = synthetic_probe(300, 12, 4, seed=8, val=80)
+    many = synthetic_probe(300, 6, 60, seed=8, val=80)  # 60 classes, 14 candidates a step
+    for probe, budget, eta in ((few, 30, 0.05), (few, 12, 0.5), (many, 100, 0.05)):
         got = greedy(probe, budget, eta, 0.01, generator(3)).tolist()
         assert got == plain_glister(probe, budget, eta, 0.01, generator(3))
 

@@ -14,12 +14,11 @@ the CPU, and updates them by rank one:
 
 so a dropped atom costs one rank-one downdate, not a refactorisation (it was 8.2 of 15.9 s in a profile of
 the version that rebuilt the class's system from its atoms). The residual r = b − A_S^T x is recomputed
-after each pick. A pick is the atom most positively correlated with r: one float32 matrix-vector product
-with the class's atoms laid out [n, d+1] (on the probe's device). That product, a pass over the class's
-atoms (10 MB for a CIFAR-10 class), bounds the pursuit: on a 2-core CPU it is about half the time, the
-float64 products with A_S and H (at most budget x (d+1) and budget x budget) the other half. On the CPU,
-classes run concurrently, one single-threaded pursuit per torch thread, so the cores share that memory
-traffic and the result does not depend on the thread count.
+after each pick. A pick is the atom most positively correlated with r: one float32 pass over the class's
+atoms laid out [n, d+1] (10 MB for a CIFAR-10 class), which bounds the pursuit. The pursuit of a class is
+compiled (`methods.coresets._pursuit`) and always runs on the CPU, where its chain of small steps is
+fastest; classes run concurrently, one per torch thread, so the cores share the atoms' memory traffic and
+the result does not depend on the thread count.
 
 When a coefficient turns non-positive, the most negative atom leaves the support for good (it is never
 picked again). A class stops when it has its budget or no atom correlates positively with its residual;
@@ -27,14 +26,13 @@ then it is topped up with random members of the class (weight: the mean of its O
 coreset is exactly `budget` samples. Class budgets: ceil(k n_c / N), trimmed to sum to exactly k before
 the pursuit starts (see `harness.training.selection.class_budgets`), so the weights are the OMP solution
 of exactly what is returned. Memory: the atoms of the classes in flight (one per thread) and, per class,
-budget x (d+1) and budget x budget float64.
+budget x (d+1) float32 and budget x budget float64.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from harness.core.errors import ConfigError
@@ -64,7 +62,7 @@ class GradMatch(Selector):
         def one(c: int) -> Pursuit:
             return pursue(class_rows(probe, groups[c], c), quota[c], self.lam)
 
-        results = dict(zip(work, in_parallel(one, work, probe.embeddings.device), strict=True))
+        results = dict(zip(work, in_parallel(one, work, torch.device("cpu")), strict=True))
         picked, weights = [], []
         self.drops = sum(r.drops for r in results.values())
         for c in work:
@@ -76,10 +74,10 @@ class GradMatch(Selector):
 
 
 def class_rows(probe: Probe, members: torch.Tensor, c: int) -> torch.Tensor:
-    """Class c's per-gradient atoms as rows, float32 [n_c, d+1]: row i = e_ic · [1, h_i] for its i-th member
-    (one class at a time: the error vectors of all samples would be N x K floats)."""
+    """Class c's per-gradient atoms as rows, float32 [n_c, d+1] on the CPU: row i = e_ic · [1, h_i] for its
+    i-th member (one class at a time: the error vectors of all samples would be N x K floats)."""
     e = error_vectors(probe.logits[members], probe.labels[members])[:, c:c + 1]
-    return with_bias(probe.embeddings[members]).mul_(e)
+    return with_bias(probe.embeddings[members]).mul_(e).cpu()
 
 
 @dataclass
@@ -93,94 +91,21 @@ class Pursuit:
 
 
 def pursue(rows: torch.Tensor, quota: int, lam: float) -> Pursuit:
-    """Non-negative regularised OMP of one problem: atoms `rows` float32 [n, m] (row j is atom j), target
-    their sum, at most `quota` atoms. Returns the support and its positive coefficients.
+    """Non-negative regularised OMP of one problem: atoms `rows` float32 [n, m] on the CPU (row j is atom j),
+    target their sum, at most `quota` atoms. Returns the support and its positive coefficients."""
+    from methods.coresets._pursuit import pursue as compiled  # numba: loaded when a pursuit first runs
 
-    The support lives in slots, in pick order, with H = (A_S A_S^T + lambda I)^-1 over them (float64, on
-    the CPU): a pick adds a row and a column to H and a rank-one update, a drop is a rank-one downdate.
-    A dropped atom's slot goes dead (its atom, its row and column of H and its coefficient become 0); the
-    slots are compacted only when they run out. A picked atom's row of the working copy of `rows` is
-    zeroed, so that it never correlates again (dropped atoms stay out for good)."""
-    n, m = rows.shape
-    dev, cpu = rows.device, torch.device("cpu")
-    rows = rows.clone()
-    b = rows.sum(0).to(cpu, torch.float64).numpy()  # float32 (pairwise) sum, the atoms' own precision
-    q = min(quota, n)
-    cap = q + max(MIN_SPARE, q // 8)  # slots: the quota and room for dead ones
-    atoms = np.zeros((cap, m))  # the slots' atoms
-    h = np.zeros((cap, cap))  # (A_S A_S^T + lambda I)^-1 over the live slots
-    x = np.zeros(cap)
-    slot = np.zeros(cap, dtype=np.int64)  # the atom in each slot
-    live = np.zeros(cap, dtype=bool)
-    drops, s, t, r = 0, 0, 0, b
-    while s < q:
-        corr = torch.mv(rows, torch.from_numpy(r).to(dev, torch.float32))
-        j = int(corr.argmax())
-        if not float(corr[j]) > 0:
-            break
-        if t == cap:  # compact: the live slots, in order, to the front
-            keep = live[:t].nonzero()[0]
-            atoms[:s], x[:s], slot[:s], h[:s, :s] = atoms[keep], x[keep], slot[keep], h[np.ix_(keep, keep)]
-            atoms[s:], x[s:], h[s:], h[:, s:], live[s:] = 0.0, 0.0, 0.0, 0.0, False
-            t = s
-        a = rows[j].to(cpu, torch.float64).numpy()
-        rows[j] = 0.0
-        g = _mv(atoms[:t], a)  # A_S a (0 for dead slots)
-        u = _mv(h[:t, :t], g)  # H A_S a
-        c = max(float(a @ a) + lam - float(g @ u), lam)  # the Schur complement, >= lambda
-        coef = (float(a @ b) - float(g @ x[:t])) / c
-        _rank_one(h[:t, :t], u, 1.0 / c)
-        h[t, :t] = h[:t, t] = u / -c
-        h[t, t] = 1.0 / c
-        x[:t] -= coef * u
-        x[t], atoms[t], slot[t], live[t] = coef, a, j, True
-        s, t = s + 1, t + 1
-        while True:  # drop the most negative atom for good: a rank-one downdate of H
-            p = int(np.where(live[:t], x[:t], np.inf).argmin())
-            if x[p] > 0:
-                break
-            hp = h[:t, p].copy()
-            _rank_one(h[:t, :t], hp, -1.0 / hp[p])
-            x[:t] -= (x[p] / hp[p]) * hp
-            h[p, :t] = h[:t, p] = x[p] = atoms[p] = 0.0
-            live[p] = False
-            s, drops = s - 1, drops + 1
-        r = b - _mv(atoms[:t].T, x[:t])
-    kept = live[:t].nonzero()[0]
-    return Pursuit(torch.from_numpy(slot[kept]).to(dev), torch.from_numpy(x[kept]).to(dev), drops)
-
-
-def _mv(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """matrix @ vector through torch's BLAS on the arrays' own memory (numpy's may start threads of its own)."""
-    return torch.mv(torch.from_numpy(matrix), torch.from_numpy(vector)).numpy()
-
-
-def _rank_one(matrix: np.ndarray, vector: np.ndarray, alpha: float) -> None:
-    """matrix += alpha vector vector^T, in place."""
-    torch.from_numpy(matrix).addr_(torch.from_numpy(vector), torch.from_numpy(vector), alpha=alpha)
-
-
-def omp(atoms: torch.Tensor, valid: torch.Tensor, quota: torch.Tensor, lam: float):
-    """`pursue` over a batch of problems laid out as columns: `atoms` float32 [B, m, n] (column j of problem
-    b is atom j), `valid` bool [B, n], `quota` int64 [B]. Returns the supports int64 [B, q_max] (positions
-    among all n columns, −1 past the end) and their coefficients float64 [B, q_max] (0 past the end)."""
-    nb = atoms.shape[0]
-    q_max = int(quota.max()) if nb else 0
-    support = torch.full((nb, q_max), -1, dtype=torch.long, device=atoms.device)
-    coef = torch.zeros(nb, q_max, dtype=torch.float64, device=atoms.device)
-    for p in range(nb):
-        columns = valid[p].nonzero().squeeze(1)
-        result = pursue(atoms[p][:, columns].T.contiguous(), int(quota[p]), lam)
-        support[p, :len(result.support)] = columns[result.support]
-        coef[p, :len(result.x)] = result.x
-    return support, coef
+    q = min(quota, len(rows))
+    support, x = torch.zeros(q, dtype=torch.long), torch.zeros(q, dtype=torch.float64)
+    found, drops = compiled(rows.float().contiguous().numpy(), q, float(lam), q + max(MIN_SPARE, q // 8),
+                            support.numpy(), x.numpy())
+    return Pursuit(support[:found], x[:found], drops)
 
 
 def _top_up(support: torch.Tensor, coef: torch.Tensor, n: int, quota: int, rng: torch.Generator):
     """The class's OMP picks (positions among its members) and weights, topped up to `quota` with random
     other members weighted like an average pick."""
-    keep = support >= 0
-    chosen, w = support[keep], coef[keep]
+    chosen, w = support, coef
     missing = quota - len(chosen)
     if missing > 0:
         free = torch.ones(n, dtype=torch.bool)
