@@ -175,6 +175,21 @@ def reference_omp(a: torch.Tensor, k: int, lam: float):
     return support, x, drops
 
 
+def test_pursuit_matches_a_plain_re_solving_omp_on_small_problems_of_any_quota():
+    g = generator(5)
+    m, sizes, quotas = 10, [40, 25, 33, 40, 38, 29, 40, 31], [15, 9, 5, 15, 12, 15, 1, 14]
+    drops = 0
+    for n, quota in zip(sizes, quotas, strict=True):
+        a = torch.randn(m, n, generator=g)  # mixed signs: coefficients do turn negative
+        result = pursue(a.T.contiguous(), quota, 0.5)
+        want_support, want_x, dropped = reference_omp(a, quota, 0.5)
+        assert result.support.tolist() == want_support
+        assert torch.allclose(result.x, want_x, rtol=1e-5, atol=1e-8)
+        assert bool((result.x > 0).all())
+        drops += dropped
+    assert drops >= 2  # the instances do exercise the drop path
+
+
 def test_gradmatch_returns_the_plain_re_solving_omp_support_of_every_class(probe):
     """The selector end to end against `reference_omp` on explicitly built per-class atoms e_ic · [1, h_i]:
     the same samples, in the same order, with the same weights."""
