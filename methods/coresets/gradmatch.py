@@ -102,17 +102,16 @@ def pursue(rows: torch.Tensor, quota: int, lam: float) -> Pursuit:
     return Pursuit(support[:found], x[:found], drops)
 
 
-def _top_up(support: torch.Tensor, coef: torch.Tensor, n: int, quota: int, rng: torch.Generator):
-    """The class's OMP picks (positions among its members) and weights, topped up to `quota` with random
-    other members weighted like an average pick."""
-    chosen, w = support, coef
+def _top_up(chosen: torch.Tensor, w: torch.Tensor, n: int, quota: int, rng: torch.Generator):
+    """The class's OMP picks (positions among its members, on the CPU) and weights, topped up to `quota`
+    with random other members weighted like an average pick."""
     missing = quota - len(chosen)
     if missing > 0:
         free = torch.ones(n, dtype=torch.bool)
-        free[chosen.cpu()] = False
+        free[chosen] = False
         candidates = free.nonzero().squeeze(1)
-        extra = candidates[torch.randperm(len(candidates), generator=rng)[:missing]].to(chosen.device)
-        fill = w.mean() if len(w) else torch.tensor(n / quota, dtype=torch.float64, device=w.device)
+        extra = candidates[torch.randperm(len(candidates), generator=rng)[:missing]]
+        fill = w.mean() if len(w) else torch.tensor(n / quota, dtype=torch.float64)
         chosen = torch.cat([chosen, extra])
         w = torch.cat([w, fill.expand(missing)])
     return chosen, w
